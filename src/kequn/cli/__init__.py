@@ -1,0 +1,2 @@
+"""The ``kequn`` command line (Typer). Commands translate arguments into service calls; nothing here
+talks to a database driver directly."""

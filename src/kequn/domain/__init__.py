@@ -1,0 +1,1 @@
+"""Pure domain core: types, specs and the canonical data model. No I/O, no database drivers."""

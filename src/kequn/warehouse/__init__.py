@@ -1,0 +1,91 @@
+"""Warehouse layer: the analytical store behind an Ibis connection.
+
+Backends only connect, read and write; every transform is an Ibis expression written once elsewhere
+(tags, segments, DQ, features). Supported URLs:
+
+- ``duckdb:///path/to/warehouse.duckdb`` (default, embedded) or ``duckdb://:memory:``
+- ``postgresql://user@host:port/dbname`` (``postgres://`` accepted)
+- ``spark://…`` / ``sc://…`` (scale-out; filled in by the Spark backend)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from kequn.errors import ConfigError, StoreError
+
+BackendKind = Literal["duckdb", "postgres", "spark"]
+
+
+@dataclass
+class Warehouse:
+    """An open warehouse: ``con`` is the Ibis backend; ``kind`` says which engine it is."""
+
+    con: Any
+    kind: BackendKind
+    url: str
+
+    def table(self, name: str) -> Any:
+        return self.con.table(name)
+
+    def has_table(self, name: str) -> bool:
+        return name in set(self.con.list_tables())
+
+    def sql(self, query: str) -> Any:
+        """Run a statement in the engine's own SQL (for DDL and bulk moves); returns the raw cursor."""
+        return self.con.raw_sql(query)
+
+    def close(self) -> None:
+        try:
+            self.con.disconnect()
+        except Exception:  # pragma: no cover - best effort
+            pass
+
+
+def backend_kind(url: str) -> BackendKind:
+    scheme = url.split(":", 1)[0].lower()
+    if scheme == "duckdb":
+        return "duckdb"
+    if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+        return "postgres"
+    if scheme in ("spark", "sc", "local"):
+        return "spark"
+    raise ConfigError(f"unsupported warehouse URL {url!r}: use duckdb:///file.duckdb, postgresql://… or spark://…")
+
+
+def connect(url: str, *, threads: int = 0, read_only: bool = False) -> Warehouse:
+    """Open the warehouse at ``url`` (creating a DuckDB file and its folder when needed)."""
+    import ibis
+
+    kind = backend_kind(url)
+    try:
+        if kind == "duckdb":
+            path = url.split("://", 1)[1]
+            if path.startswith("/") and not path.startswith("//"):
+                path = path[1:] if url.startswith("duckdb:///") else path
+            if path not in ("", ":memory:"):
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            kwargs: dict[str, Any] = {"read_only": read_only}
+            if threads:
+                kwargs["threads"] = threads
+            con = ibis.duckdb.connect(path or ":memory:", **kwargs)
+        elif kind == "postgres":
+            pg_url = url.replace("postgresql+psycopg://", "postgres://").replace("postgresql://", "postgres://")
+            con = ibis.connect(pg_url)
+        else:
+            raise ConfigError("the Spark warehouse backend is not available in this build yet")
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise StoreError(f"cannot open warehouse {url!r}: {exc}") from None
+    return Warehouse(con=con, kind=kind, url=url)
+
+
+def open_default(read_only: bool = False) -> Warehouse:
+    """The warehouse named by the settings."""
+    from kequn.settings import get_settings
+
+    s = get_settings()
+    return connect(s.resolved_warehouse_url, threads=s.threads, read_only=read_only)
