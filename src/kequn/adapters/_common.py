@@ -61,7 +61,9 @@ def parse_yymmdd(values: pd.Series, *, where: str, century: int = 1900) -> pd.Se
     if len(bad):
         raise LoadError(
             f"{where}: {len(bad)} value(s) are not dates YYMMDD, first {bad.iloc[0]!r}",
-            details=[{"where": where, "row": int(i), "message": f"bad date {v!r}"} for i, v in bad.head(50).items()],
+            details=[
+                {"where": where, "row": int(i), "message": f"bad date {v!r}"} for i, v in bad.head(50).items()
+            ],
         )
     return out
 
@@ -73,9 +75,7 @@ def add_months(dates: pd.Series, months: pd.Series) -> pd.Series:
 
     d = pd.DatetimeIndex(dates)
     total = d.year.to_numpy() * 12 + (d.month.to_numpy() - 1) + months.to_numpy(dtype=np.int64)
-    first = pd.to_datetime(
-        pd.DataFrame({"year": total // 12, "month": total % 12 + 1, "day": 1})
-    )
+    first = pd.to_datetime(pd.DataFrame({"year": total // 12, "month": total % 12 + 1, "day": 1}))
     last_day = (first + pd.offsets.MonthEnd(0)).dt.day.to_numpy()
     day = np.minimum(d.day.to_numpy(), last_day)
     return pd.Series(first.to_numpy() + pd.to_timedelta(day - 1, unit="D").to_numpy(), index=dates.index)

@@ -26,11 +26,41 @@ FILE = "bank-full.csv"
 START_YEAR = 2008
 BRANCH_ID = "BM-HQ"
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-COLUMNS = ("age", "job", "marital", "education", "default", "balance", "housing", "loan", "contact", "day",
-           "month", "duration", "campaign", "pdays", "previous", "poutcome", "y")
+COLUMNS = (
+    "age",
+    "job",
+    "marital",
+    "education",
+    "default",
+    "balance",
+    "housing",
+    "loan",
+    "contact",
+    "day",
+    "month",
+    "duration",
+    "campaign",
+    "pdays",
+    "previous",
+    "poutcome",
+    "y",
+)
 #: columns a model may read (known before the call); ``duration``, ``day`` and ``month`` are not here
-FEATURES = ("age", "job", "marital", "education", "default", "balance", "housing", "loan", "contact",
-            "campaign", "pdays", "previous", "poutcome")
+FEATURES = (
+    "age",
+    "job",
+    "marital",
+    "education",
+    "default",
+    "balance",
+    "housing",
+    "loan",
+    "contact",
+    "campaign",
+    "pdays",
+    "previous",
+    "poutcome",
+)
 
 PRODUCTS = (
     ("BM-TERM-DEPOSIT", "定期存款（UCI 电话营销）", "time_deposit"),
@@ -81,21 +111,28 @@ def call_dates(month: pd.Series, day: pd.Series, *, where: str, start_year: int 
     import pandas as pd
 
     num = month.astype("string").str.strip().str.lower().map({m: i + 1 for i, m in enumerate(MONTHS)})
-    problems = [{"where": f"{where}:{i + 2}", "column": "month", "message": f"unknown month {month[i]!r}"}
-                for i in num.index[num.isna()][:50]]
+    problems = [
+        {"where": f"{where}:{i + 2}", "column": "month", "message": f"unknown month {month[i]!r}"}
+        for i in num.index[num.isna()][:50]
+    ]
     if problems:
-        raise LoadError(f"{SOURCE}: {int(num.isna().sum())} row(s) with an unknown month in {where}",
-                        details=problems)
+        raise LoadError(
+            f"{SOURCE}: {int(num.isna().sum())} row(s) with an unknown month in {where}", details=problems
+        )
     num = num.astype("int64")
     year = start_year + (num.diff().fillna(0) < 0).cumsum()
-    dates = pd.to_datetime(pd.DataFrame({"year": year, "month": num, "day": pd.to_numeric(day, errors="coerce")}),
-                           errors="coerce")
+    dates = pd.to_datetime(
+        pd.DataFrame({"year": year, "month": num, "day": pd.to_numeric(day, errors="coerce")}),
+        errors="coerce",
+    )
     bad = dates.index[dates.isna()]
     if len(bad):
         raise LoadError(
             f"{SOURCE}: {len(bad)} row(s) with an impossible day in {where}, first at line {bad[0] + 2}",
-            details=[{"where": f"{where}:{i + 2}", "column": "day", "message": f"{day[i]!r} {month[i]!r}"}
-                     for i in bad[:50]],
+            details=[
+                {"where": f"{where}:{i + 2}", "column": "day", "message": f"{day[i]!r} {month[i]!r}"}
+                for i in bad[:50]
+            ],
         )
     return dates
 
@@ -117,34 +154,44 @@ def _customers(df: pd.DataFrame) -> pd.DataFrame:
 
     mid = df.call_date - pd.to_timedelta(182, unit="D")
     leap_day = (mid.dt.month == 2) & (mid.dt.day == 29)  # 29 Feb minus whole years → 28 Feb
-    birth = pd.to_datetime(pd.DataFrame({
-        "year": mid.dt.year - df.age.astype("int64"), "month": mid.dt.month, "day": mid.dt.day.where(~leap_day, 28),
-    }))
+    birth = pd.to_datetime(
+        pd.DataFrame(
+            {
+                "year": mid.dt.year - df.age.astype("int64"),
+                "month": mid.dt.month,
+                "day": mid.dt.day.where(~leap_day, 28),
+            }
+        )
+    )
     job = df.job.str.strip()
-    return pd.DataFrame({
-        "customer_id": df.customer_id,
-        "name": "匿名客户" + df.customer_id,
-        "birth_date": birth,
-        "occupation": job.where(job != "unknown"),
-        "home_branch_id": BRANCH_ID,
-        "onboarded_on": df.call_date,
-        "status": "active",
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": df.customer_id,
+            "name": "匿名客户" + df.customer_id,
+            "birth_date": birth,
+            "occupation": job.where(job != "unknown"),
+            "home_branch_id": BRANCH_ID,
+            "onboarded_on": df.call_date,
+            "status": "active",
+        }
+    )
 
 
 def _contacts(df: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
     converted = df.y.str.strip() == "yes"
-    return pd.DataFrame({
-        "contact_id": "BM-CALL-" + df["row"].astype("string").str.zfill(5),
-        "customer_id": df.customer_id,
-        "campaign_code": "BM-TD-" + df.call_date.dt.strftime("%Y%m"),
-        "channel": "call",
-        "ts": df.call_date,
-        "outcome": converted.map({True: "converted", False: "no_conversion"}),
-        "converted": converted,
-    })
+    return pd.DataFrame(
+        {
+            "contact_id": "BM-CALL-" + df["row"].astype("string").str.zfill(5),
+            "customer_id": df.customer_id,
+            "campaign_code": "BM-TD-" + df.call_date.dt.strftime("%Y%m"),
+            "channel": "call",
+            "ts": df.call_date,
+            "outcome": converted.map({True: "converted", False: "no_conversion"}),
+            "converted": converted,
+        }
+    )
 
 
 def _holdings(df: pd.DataFrame) -> pd.DataFrame:
@@ -153,24 +200,39 @@ def _holdings(df: pd.DataFrame) -> pd.DataFrame:
     parts = []
     for col, product, tag in (("housing", "BM-HOUSING-LOAN", "H"), ("loan", "BM-PERSONAL-LOAN", "P")):
         has = df[df[col].str.strip() == "yes"]
-        parts.append(pd.DataFrame({
-            "holding_id": f"BM-{tag}-" + has["row"].astype("string").str.zfill(5),
-            "customer_id": has.customer_id,
-            "product_id": product,
-            "start_date": has.call_date,
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "holding_id": f"BM-{tag}-" + has["row"].astype("string").str.zfill(5),
+                    "customer_id": has.customer_id,
+                    "product_id": product,
+                    "start_date": has.call_date,
+                }
+            )
+        )
     return pd.concat(parts, ignore_index=True)
 
 
 def _reference() -> dict[str, pd.DataFrame]:
     import pandas as pd
 
-    branch = pd.DataFrame({"branch_id": [BRANCH_ID], "name": ["UCI 电话营销银行（葡萄牙）总行"],
-                           "level": ["hq"], "city": ["Portugal"]})
-    product = pd.DataFrame({
-        "product_id": [p[0] for p in PRODUCTS], "name": [p[1] for p in PRODUCTS],
-        "category": [p[2] for p in PRODUCTS], "provider": "bank", "online_closable": False,
-    })
+    branch = pd.DataFrame(
+        {
+            "branch_id": [BRANCH_ID],
+            "name": ["UCI 电话营销银行（葡萄牙）总行"],
+            "level": ["hq"],
+            "city": ["Portugal"],
+        }
+    )
+    product = pd.DataFrame(
+        {
+            "product_id": [p[0] for p in PRODUCTS],
+            "name": [p[1] for p in PRODUCTS],
+            "category": [p[2] for p in PRODUCTS],
+            "provider": "bank",
+            "online_closable": False,
+        }
+    )
     return {"branch": branch, "product": product}
 
 
@@ -182,8 +244,12 @@ class BankMarketingAdapter:
 
     def convert(self, src: Path, out: Path) -> AdapterReport:
         df = read_source(Path(src))
-        tables = {**_reference(), "customer": _customers(df), "holding": _holdings(df),
-                  "contact_history": _contacts(df)}
+        tables = {
+            **_reference(),
+            "customer": _customers(df),
+            "holding": _holdings(df),
+            "contact_history": _contacts(df),
+        }
         report = AdapterReport(source=SOURCE, notes=list(NOTES))
         for name, frame in tables.items():
             report.rows[name] = write_table(Path(out), name, frame)

@@ -70,8 +70,17 @@ def _read(paths: dict[str, Path]) -> dict[str, pd.DataFrame]:
         "loan.asc": ("loan_id", "account_id", "date", "amount", "duration", "payments", "status"),
         "card.asc": ("card_id", "disp_id", "type", "issued"),
     }
-    text = {"birth_number": "string", "k_symbol": "string", "account_to": "string", "bank_to": "string",
-            "type": "string", "status": "string", "issued": "string", "A2": "string", "A3": "string"}
+    text = {
+        "birth_number": "string",
+        "k_symbol": "string",
+        "account_to": "string",
+        "bank_to": "string",
+        "type": "string",
+        "status": "string",
+        "issued": "string",
+        "A2": "string",
+        "A3": "string",
+    }
     out = {}
     for name, path in paths.items():
         dtypes = {c: t for c, t in text.items() if c in cols[name]}
@@ -84,15 +93,24 @@ def _read(paths: dict[str, Path]) -> dict[str, pd.DataFrame]:
 def _branches(district: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
-    hq = pd.DataFrame({"branch_id": [HQ_ID], "name": ["PKDD'99 总行"], "level": ["hq"],
-                       "parent_id": [None], "city": [district.loc[district.A1 == 1, "A2"].squeeze() or "Praha"]})
-    br = pd.DataFrame({
-        "branch_id": _branch_id(district.A1),
-        "name": district.A2 + "分行",
-        "level": "branch",
-        "parent_id": HQ_ID,
-        "city": district.A2,
-    })
+    hq = pd.DataFrame(
+        {
+            "branch_id": [HQ_ID],
+            "name": ["PKDD'99 总行"],
+            "level": ["hq"],
+            "parent_id": [None],
+            "city": [district.loc[district.A1 == 1, "A2"].squeeze() or "Praha"],
+        }
+    )
+    br = pd.DataFrame(
+        {
+            "branch_id": _branch_id(district.A1),
+            "name": district.A2 + "分行",
+            "level": "branch",
+            "parent_id": HQ_ID,
+            "city": district.A2,
+        }
+    )
     return pd.concat([hq, br], ignore_index=True)
 
 
@@ -120,16 +138,18 @@ def _customers(t: dict[str, pd.DataFrame], acc: pd.DataFrame) -> pd.DataFrame:
     first = disp.merge(acc[["account_id", "opened_on"]], on="account_id").groupby("client_id").opened_on.min()
     cid = _client_id(client.client_id)
     district = t["district"].set_index("A1").A2
-    return pd.DataFrame({
-        "customer_id": cid,
-        "name": "匿名客户" + cid,
-        "gender": gender,
-        "birth_date": birth,
-        "city": client.district_id.map(district),
-        "home_branch_id": _branch_id(client.district_id),
-        "onboarded_on": client.client_id.map(first),
-        "status": "active",
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": cid,
+            "name": "匿名客户" + cid,
+            "gender": gender,
+            "birth_date": birth,
+            "city": client.district_id.map(district),
+            "home_branch_id": _branch_id(client.district_id),
+            "onboarded_on": client.client_id.map(first),
+            "status": "active",
+        }
+    )
 
 
 def _client_id(s: pd.Series) -> pd.Series:
@@ -151,15 +171,17 @@ def _accounts(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
 def _deposit_accounts(acc: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
-    return pd.DataFrame({
-        "account_id": _account_id(acc.account_id),
-        "customer_id": _client_id(acc.client_id.astype("Int64")),
-        "product_id": "BK-DEPOSIT",
-        "kind": "deposit",
-        "branch_id": _branch_id(acc.district_id),
-        "opened_on": acc.opened_on,
-        "status": "active",
-    })
+    return pd.DataFrame(
+        {
+            "account_id": _account_id(acc.account_id),
+            "customer_id": _client_id(acc.client_id.astype("Int64")),
+            "product_id": "BK-DEPOSIT",
+            "kind": "deposit",
+            "branch_id": _branch_id(acc.district_id),
+            "opened_on": acc.opened_on,
+            "status": "active",
+        }
+    )
 
 
 def _households(t: dict[str, pd.DataFrame], acc: pd.DataFrame) -> pd.DataFrame:
@@ -167,16 +189,19 @@ def _households(t: dict[str, pd.DataFrame], acc: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
     disp = t["disp"]
-    dis = disp[disp.type == "DISPONENT"].merge(acc[["account_id", "client_id", "opened_on"]],
-                                               on="account_id", suffixes=("", "_owner"))
-    return pd.DataFrame({
-        "from_type": "customer",
-        "from_id": _client_id(dis.client_id_owner.astype("Int64")),
-        "to_type": "customer",
-        "to_id": _client_id(dis.client_id),
-        "kind": "household",
-        "valid_from": dis.opened_on,
-    })
+    dis = disp[disp.type == "DISPONENT"].merge(
+        acc[["account_id", "client_id", "opened_on"]], on="account_id", suffixes=("", "_owner")
+    )
+    return pd.DataFrame(
+        {
+            "from_type": "customer",
+            "from_id": _client_id(dis.client_id_owner.astype("Int64")),
+            "to_type": "customer",
+            "to_id": _client_id(dis.client_id),
+            "kind": "household",
+            "valid_from": dis.opened_on,
+        }
+    )
 
 
 def _loans(t: dict[str, pd.DataFrame], acc: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -189,16 +214,31 @@ def _loans(t: dict[str, pd.DataFrame], acc: pd.DataFrame) -> tuple[pd.DataFrame,
     lid = "BK-L" + loan.loan_id.astype("string")
     laid = "BK-LA" + loan.loan_id.astype("string")
     customer = _client_id(loan.client_id.astype("Int64"))
-    loans = pd.DataFrame({
-        "loan_id": lid, "account_id": laid, "customer_id": customer, "product_id": "BK-LOAN",
-        "principal": loan.amount, "rate": 0.0, "term_months": loan.duration, "start_date": start,
-        "maturity_date": add_months(start, loan.duration), "status": status,
-    })
-    accounts = pd.DataFrame({
-        "account_id": laid, "customer_id": customer, "product_id": "BK-LOAN", "kind": "loan",
-        "branch_id": _branch_id(loan.district_id), "opened_on": start,
-        "status": status.isin(["current", "overdue"]).map({True: "active", False: "closed"}),
-    })
+    loans = pd.DataFrame(
+        {
+            "loan_id": lid,
+            "account_id": laid,
+            "customer_id": customer,
+            "product_id": "BK-LOAN",
+            "principal": loan.amount,
+            "rate": 0.0,
+            "term_months": loan.duration,
+            "start_date": start,
+            "maturity_date": add_months(start, loan.duration),
+            "status": status,
+        }
+    )
+    accounts = pd.DataFrame(
+        {
+            "account_id": laid,
+            "customer_id": customer,
+            "product_id": "BK-LOAN",
+            "kind": "loan",
+            "branch_id": _branch_id(loan.district_id),
+            "opened_on": start,
+            "status": status.isin(["current", "overdue"]).map({True: "active", False: "closed"}),
+        }
+    )
     return loans, accounts
 
 
@@ -206,14 +246,16 @@ def _cards(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
     import pandas as pd
 
     card = t["card"].merge(t["disp"], on="disp_id", how="left", suffixes=("", "_disp"))
-    return pd.DataFrame({
-        "card_id": "BK-K" + card.card_id.astype("string"),
-        "account_id": _account_id(card.account_id.astype("Int64")),
-        "customer_id": _client_id(card.client_id.astype("Int64")),
-        "card_type": "debit",
-        "issued_on": parse_yymmdd(card.issued, where="card.asc issued"),
-        "status": "active",
-    })
+    return pd.DataFrame(
+        {
+            "card_id": "BK-K" + card.card_id.astype("string"),
+            "account_id": _account_id(card.account_id.astype("Int64")),
+            "customer_id": _client_id(card.client_id.astype("Int64")),
+            "card_type": "debit",
+            "issued_on": parse_yymmdd(card.issued, where="card.asc issued"),
+            "status": "active",
+        }
+    )
 
 
 def _standing_orders(t: dict[str, pd.DataFrame], acc: pd.DataFrame) -> pd.DataFrame:
@@ -222,25 +264,32 @@ def _standing_orders(t: dict[str, pd.DataFrame], acc: pd.DataFrame) -> pd.DataFr
 
     order = t["order"].merge(acc[["account_id", "client_id"]], on="account_id", how="left")
     purpose = order.k_symbol.str.strip()
-    return pd.DataFrame({
-        "txn_id": "BK-O" + order.order_id.astype("string") + "-" + EXPORT_DATE[:7].replace("-", ""),
-        "account_id": _account_id(order.account_id),
-        "customer_id": _client_id(order.client_id.astype("Int64")),
-        "ts": pd.Timestamp(EXPORT_DATE),
-        "amount": -pd.to_numeric(order.amount),
-        "channel": "auto",
-        "txn_type": purpose.map(ORDER_TXN_TYPE).fillna("transfer_out"),
-        "counterparty": order.bank_to.str.strip() + "/" + order.account_to.str.strip(),
-    })
+    return pd.DataFrame(
+        {
+            "txn_id": "BK-O" + order.order_id.astype("string") + "-" + EXPORT_DATE[:7].replace("-", ""),
+            "account_id": _account_id(order.account_id),
+            "customer_id": _client_id(order.client_id.astype("Int64")),
+            "ts": pd.Timestamp(EXPORT_DATE),
+            "amount": -pd.to_numeric(order.amount),
+            "channel": "auto",
+            "txn_type": purpose.map(ORDER_TXN_TYPE).fillna("transfer_out"),
+            "counterparty": order.bank_to.str.strip() + "/" + order.account_to.str.strip(),
+        }
+    )
 
 
 def _products() -> pd.DataFrame:
     import pandas as pd
 
-    return pd.DataFrame({
-        "product_id": [p[0] for p in PRODUCTS], "name": [p[1] for p in PRODUCTS],
-        "category": [p[2] for p in PRODUCTS], "provider": "bank", "online_closable": False,
-    })
+    return pd.DataFrame(
+        {
+            "product_id": [p[0] for p in PRODUCTS],
+            "name": [p[1] for p in PRODUCTS],
+            "category": [p[2] for p in PRODUCTS],
+            "provider": "bank",
+            "online_closable": False,
+        }
+    )
 
 
 class BerkaAdapter:
