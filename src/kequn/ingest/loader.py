@@ -1,0 +1,209 @@
+"""Load a folder of canonical files into the warehouse: validate in the engine, quarantine, upsert.
+
+A batch is every canonical file of one folder, loaded in ONE warehouse transaction: either every table
+of the batch (good rows, quarantine rows and the ``_load_batch`` record) is committed, or nothing is.
+The batch id defaults to a hash of the files' contents, so loading the same files again reports
+``already_loaded`` and changes nothing.
+
+Per table (in reference order, so foreign keys see the rows of this batch's earlier tables):
+
+1. the file becomes a relation with a 1-based ``_row`` (``engine.Engine.source``);
+2. one pass casts every column and records the row-local problems (``checks.typed_select``);
+3. one more pass finds duplicate keys and foreign-key misses with anti-joins (``checks.bad_rows_select``);
+4. each problem of a bad row goes to ``_quarantine``; rows whose key is already in the warehouse are
+   replaced (upsert: the newer export wins); the good rows are inserted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kequn.errors import LoadError
+from kequn.ingest import checks
+from kequn.ingest.checks import lit, q
+from kequn.ingest.engine import Engine
+from kequn.ingest.files import SourceFile, check_columns, discover, prepare
+
+#: test hook: seconds to sleep after each table (inside the open transaction) — used to kill a load
+PAUSE_ENV = "KEQUN_LOAD_PAUSE_AFTER_TABLE"
+
+INTERNAL_DDL = (
+    "CREATE TABLE IF NOT EXISTS _load_batch (batch_id VARCHAR NOT NULL, table_name VARCHAR NOT NULL, "
+    "file_name VARCHAR, content_hash VARCHAR, rows_read BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, "
+    "loaded_at TIMESTAMP)",
+    "CREATE TABLE IF NOT EXISTS _quarantine (batch_id VARCHAR NOT NULL, table_name VARCHAR NOT NULL, "
+    "row_number BIGINT, row_key VARCHAR, column_name VARCHAR, rule VARCHAR, message VARCHAR, raw VARCHAR)",
+)
+
+
+@dataclass(frozen=True)
+class TableLoad:
+    table: str
+    file: str
+    read: int
+    loaded: int
+    quarantined: int
+
+
+@dataclass
+class LoadSummary:
+    batch_id: str
+    already_loaded: bool = False
+    tables: list[TableLoad] = field(default_factory=list)
+
+    @property
+    def quarantined(self) -> int:
+        return sum(t.quarantined for t in self.tables)
+
+    @property
+    def read(self) -> int:
+        return sum(t.read for t in self.tables)
+
+    @property
+    def loaded(self) -> int:
+        return sum(t.loaded for t in self.tables)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"batch_id": self.batch_id, "already_loaded": self.already_loaded, "read": self.read,
+                "loaded": self.loaded, "quarantined": self.quarantined,
+                "tables": [t.__dict__ for t in self.tables]}
+
+
+def ensure_internal_tables(wh: Any) -> None:
+    """Create the loader's own tables (``_load_batch``, ``_quarantine``) and PG helpers if missing."""
+    eng = Engine(wh)
+    for ddl in INTERNAL_DDL:
+        eng.execute(ddl)
+    if eng.kind == "postgres":
+        for fn in checks.PG_TRY_FUNCTIONS:
+            eng.execute(fn)
+        if not eng.con.autocommit:
+            eng.con.commit()
+
+
+def load_dir(wh: Any, directory: Path, *, fmt: str | None = None, batch_id: str | None = None,
+             progress: Callable[[str], None] | None = None) -> LoadSummary:
+    """Validate and load every canonical file in ``directory`` as one all-or-nothing batch."""
+    directory = Path(directory)
+    found = discover(directory, fmt)
+    with tempfile.TemporaryDirectory(prefix="kequn-load-") as tmp:
+        sources = [prepare(t, p, f, Path(tmp)) for t, p, f in found]
+        _check_headers(sources)
+        bid = batch_id or _batch_hash(sources)
+        ensure_internal_tables(wh)
+        eng = Engine(wh)
+        previous = _previous(eng, bid)
+        if previous is not None:
+            return previous
+        return _load_batch(eng, bid, sources, progress or (lambda _m: None))
+
+
+def _check_headers(sources: list[SourceFile]) -> None:
+    problems = [p for s in sources for p in check_columns(s.table, s.original.name, list(s.columns))]
+    if problems:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise LoadError(f"{first['file']}: {first['message']}: {first['column']}{more}", details=problems)
+
+
+def _batch_hash(sources: list[SourceFile]) -> str:
+    h = hashlib.sha256()
+    for s in sorted(sources, key=lambda s: s.table.name):
+        h.update(f"{s.table.name}:{s.content_hash}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def _previous(eng: Engine, batch_id: str) -> LoadSummary | None:
+    rows = eng.rows(f"SELECT table_name, file_name, rows_read, rows_loaded, rows_quarantined FROM _load_batch "
+                    f"WHERE batch_id = {lit(batch_id)} ORDER BY loaded_at, table_name")
+    if not rows:
+        return None
+    return LoadSummary(batch_id, True, [TableLoad(r[0], r[1], int(r[2]), int(r[3]), int(r[4])) for r in rows])
+
+
+def _load_batch(eng: Engine, batch_id: str, sources: list[SourceFile],
+                progress: Callable[[str], None]) -> LoadSummary:
+    by_table = {s.table.name: s for s in sources}
+    ordered = [by_table[t.name] for t in checks.load_sequence([s.table for s in sources])]
+    summary = LoadSummary(batch_id)
+    now = _bank_now()
+    pause = float(os.environ.get(PAUSE_ENV, "0") or 0)
+    eng.begin()
+    try:
+        for src in ordered:
+            result = _load_table(eng, batch_id, src, now.date())
+            summary.tables.append(result)
+            eng.execute(
+                "INSERT INTO _load_batch VALUES ("
+                f"{lit(batch_id)}, {lit(src.table.name)}, {lit(src.original.name)}, {lit(src.content_hash)}, "
+                f"{result.read}, {result.loaded}, {result.quarantined}, TIMESTAMP '{now:%Y-%m-%d %H:%M:%S}')")
+            progress(f"{src.table.name}: read {result.read}, loaded {result.loaded}, "
+                     f"quarantined {result.quarantined}")
+            if pause:
+                time.sleep(pause)
+        eng.commit()
+    except BaseException:
+        eng.rollback()
+        raise
+    return summary
+
+
+def _load_table(eng: Engine, batch_id: str, src: SourceFile, today: dt.date) -> TableLoad:
+    table, d = src.table, eng.dialect
+    typed, bad = q(f"_kq_typed_{table.name}"), q(f"_kq_bad_{table.name}")
+    source, types = eng.source(src)
+    try:
+        eng.execute(f"CREATE TEMP TABLE {typed} AS {checks.typed_select(table, source, types, d, today)}")
+        eng.execute(f"CREATE TEMP TABLE {bad} AS {checks.bad_rows_select(table, typed)}")
+        read = int(eng.scalar(f"SELECT count(*) FROM {typed}"))
+        quarantined = int(eng.scalar(f"SELECT count(*) FROM {bad}"))
+        if quarantined:
+            eng.execute(f"INSERT INTO _quarantine {checks.quarantine_select(table, bad, source, d, batch_id, types)}")
+        if eng.scalar(f"SELECT count(*) FROM (SELECT 1 FROM {q(table.name)} LIMIT 1) x"):
+            eng.execute(checks.upsert_delete(table, typed, bad))
+        eng.execute(checks.insert_good(table, typed, bad, bool(quarantined)))
+    except LoadError:
+        raise
+    except Exception as exc:
+        raise LoadError(f"{src.original.name}: cannot be read or loaded: {_first_line(exc)}",
+                        details=[{"file": src.original.name, "message": str(exc)}]) from None
+    finally:
+        for name in (typed, bad):
+            _drop_quietly(eng, name)
+        try:
+            eng.drop_source(src)
+        except Exception:  # noqa: BLE001 - see _drop_quietly
+            pass
+    return TableLoad(table.name, src.original.name, read, read - quarantined, quarantined)
+
+
+def _drop_quietly(eng: Engine, name: str) -> None:
+    try:
+        eng.execute(f"DROP TABLE IF EXISTS {name}")
+    except Exception:  # noqa: BLE001 - an aborted PG transaction refuses; the rollback drops it anyway
+        pass
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _bank_now() -> dt.datetime:
+    from zoneinfo import ZoneInfo
+
+    from kequn.settings import get_settings
+
+    try:
+        tz = ZoneInfo(get_settings().timezone)
+    except Exception:  # noqa: BLE001 - settings unreadable here: fall back to the bank's usual zone
+        tz = ZoneInfo("Asia/Shanghai")
+    return dt.datetime.now(tz).replace(tzinfo=None)
