@@ -30,14 +30,16 @@ def _tables(engine) -> set[str]:
 
 def test_every_migration_runs_up_down_up(engine):
     assert current_revision(engine) is None
+    migrate(engine, "0001_initial")
+    assert _tables(engine) == KEQUN_TABLES
     migrate(engine)
     assert current_revision(engine) == head_revision()
-    assert _tables(engine) == KEQUN_TABLES
+    assert _tables(engine) >= KEQUN_TABLES
     downgrade(engine, "base")
     assert current_revision(engine) is None
     assert _tables(engine) == set()
     migrate(engine)
-    assert _tables(engine) == KEQUN_TABLES
+    assert _tables(engine) >= KEQUN_TABLES
     migrate(engine)  # idempotent at head
     assert current_revision(engine) == head_revision()
 
