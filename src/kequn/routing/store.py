@@ -1,0 +1,210 @@
+"""The decision log, the review queue and branch leads in the ops store (migration 0008_loan_routing).
+
+Every routed decision is stored with its inputs, the ladder and model versions and its reason codes
+(PIPL Art. 24; COMPLIANCE.md rule 7). The database refuses UPDATE/DELETE on ``loan_decision``; a human
+review is a separate row, and its outcome goes to the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from kequn.domain.loans import Application, Decision
+from kequn.errors import ConflictError, NotFoundError, PermissionDenied, ValidationError
+from kequn.opstore import audit
+
+metadata = sa.MetaData()
+
+loan_decision = sa.Table(
+    "loan_decision", metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("decided_at", sa.DateTime(timezone=True)),
+    sa.Column("application_id", sa.String), sa.Column("customer_id", sa.String),
+    sa.Column("branch_id", sa.String), sa.Column("applied_on", sa.Date),
+    sa.Column("ladder_id", sa.String), sa.Column("ladder_version", sa.Integer),
+    sa.Column("model_version", sa.String), sa.Column("arm", sa.String), sa.Column("outcome", sa.String),
+    sa.Column("risk_grade", sa.String), sa.Column("product_id", sa.String),
+    sa.Column("apr", sa.Numeric(7, 4)), sa.Column("limit_amount", sa.Numeric(18, 2)),
+    sa.Column("amount", sa.Numeric(18, 2)), sa.Column("term_months", sa.Integer),
+    sa.Column("reason_codes", sa.Text), sa.Column("application", sa.Text), sa.Column("trail", sa.Text),
+    sa.Column("input_hash", sa.String),
+)
+
+loan_review = sa.Table(
+    "loan_review", metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("decision_id", sa.BigInteger), sa.Column("requested_at", sa.DateTime(timezone=True)),
+    sa.Column("requested_by", sa.String), sa.Column("request_reason", sa.Text),
+    sa.Column("status", sa.String), sa.Column("reviewer", sa.String),
+    sa.Column("reviewed_at", sa.DateTime(timezone=True)), sa.Column("review_note", sa.Text),
+)
+
+loan_lead = sa.Table(
+    "loan_lead", metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("decision_id", sa.BigInteger), sa.Column("created_at", sa.DateTime(timezone=True)),
+    sa.Column("branch_id", sa.String), sa.Column("customer_id", sa.String),
+    sa.Column("product_id", sa.String), sa.Column("status", sa.String),
+)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def application_json(app: Application) -> str:
+    return json.dumps(app.model_dump(mode="json"), ensure_ascii=False, sort_keys=True)
+
+
+def input_hash(app_json: str, decision: Decision) -> str:
+    key = f"{app_json}|{decision.ladder_id}|{decision.ladder_version}|{decision.model_version}"
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def log_decision(engine: Engine | Connection, app: Application, decision: Decision, *,
+                 arm: str = "champion") -> int:
+    """Store one decision (and its branch lead when the chosen product cannot close online)."""
+    app_json = application_json(app)
+    c = decision.chosen
+    row = dict(
+        decided_at=_now(), application_id=app.application_id, customer_id=app.customer_id,
+        branch_id=app.branch_id, applied_on=app.applied_on, ladder_id=decision.ladder_id,
+        ladder_version=decision.ladder_version, model_version=decision.model_version, arm=arm,
+        outcome=decision.outcome, risk_grade=decision.risk_grade,
+        product_id=c.product_id if c else None, apr=c.apr if c else None, limit_amount=c.limit if c else None,
+        amount=c.amount if c else None, term_months=c.term_months if c else None,
+        reason_codes=json.dumps(list(decision.reason_codes)),
+        application=app_json, trail=json.dumps(decision.to_dict(), ensure_ascii=False),
+        input_hash=input_hash(app_json, decision),
+    )
+    if isinstance(engine, Connection):
+        return _insert(engine, row, decision)
+    with engine.begin() as conn:
+        return _insert(conn, row, decision)
+
+
+def _insert(conn: Connection, row: dict[str, Any], decision: Decision) -> int:
+    decision_id = int(conn.execute(loan_decision.insert().values(**row)).inserted_primary_key[0])
+    if decision.outcome == "lead" and decision.chosen is not None:
+        conn.execute(loan_lead.insert().values(
+            decision_id=decision_id, created_at=row["decided_at"], branch_id=row["branch_id"],
+            customer_id=row["customer_id"], product_id=decision.chosen.product_id, status="open"))
+    return decision_id
+
+
+@dataclass(frozen=True)
+class StoredDecision:
+    id: int
+    decided_at: dt.datetime
+    application_id: str
+    customer_id: str
+    branch_id: str
+    ladder_id: str
+    ladder_version: int
+    model_version: str
+    arm: str
+    outcome: str
+    risk_grade: str | None
+    product_id: str | None
+    apr: Any
+    amount: Any
+    reason_codes: list[str]
+    application: dict[str, Any]
+    trail: dict[str, Any]
+
+
+def _stored(r: Any) -> StoredDecision:
+    return StoredDecision(
+        int(r["id"]), r["decided_at"], r["application_id"], r["customer_id"], r["branch_id"], r["ladder_id"],
+        int(r["ladder_version"]), r["model_version"], r["arm"], r["outcome"], r["risk_grade"],
+        r["product_id"], r["apr"], r["amount"], json.loads(r["reason_codes"]),
+        json.loads(r["application"]), json.loads(r["trail"]))
+
+
+def get_decision(engine: Engine, decision_id: int) -> StoredDecision:
+    with engine.connect() as conn:
+        r = conn.execute(sa.select(loan_decision).where(loan_decision.c.id == decision_id)).mappings().first()
+    if r is None:
+        raise NotFoundError(f"loan decision {decision_id} does not exist")
+    return _stored(r)
+
+
+def decisions(engine: Engine, *, limit: int = 100, ladder_id: str | None = None,
+              since: dt.date | None = None) -> list[StoredDecision]:
+    """Most recent decisions first."""
+    q = sa.select(loan_decision).order_by(loan_decision.c.id.desc()).limit(limit)
+    if ladder_id is not None:
+        q = q.where(loan_decision.c.ladder_id == ladder_id)
+    if since is not None:
+        q = q.where(loan_decision.c.applied_on >= since)
+    with engine.connect() as conn:
+        return [_stored(r) for r in conn.execute(q).mappings().all()]
+
+
+def leads(engine: Engine, branch_id: str | None = None) -> list[dict[str, Any]]:
+    q = sa.select(loan_lead).order_by(loan_lead.c.id)
+    if branch_id is not None:
+        q = q.where(loan_lead.c.branch_id == branch_id)
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(q).mappings().all()]
+
+
+# ------------------------------------------------------------------------------------- review queue
+
+
+def request_review(engine: Engine, decision_id: int, requested_by: str, reason: str) -> int:
+    """A customer (or staff on their behalf) asks a person to re-examine an automated decision."""
+    if not requested_by or not reason or not reason.strip():
+        raise ValidationError("a review request needs who asks and why (request_reason)")
+    get_decision(engine, decision_id)
+    with engine.begin() as conn:
+        open_ = conn.execute(sa.select(loan_review.c.id).where(
+            loan_review.c.decision_id == decision_id, loan_review.c.status == "open")).first()
+        if open_ is not None:
+            raise ConflictError(f"decision {decision_id} already has open review {open_.id}")
+        rid = int(conn.execute(loan_review.insert().values(
+            decision_id=decision_id, requested_at=_now(), requested_by=requested_by,
+            request_reason=reason, status="open")).inserted_primary_key[0])
+        audit.record(conn, requested_by, "loan_review.request", f"loan_decision:{decision_id}",
+                     reason=reason, details={"review_id": rid})
+    return rid
+
+
+def decide_review(engine: Engine, review_id: int, reviewer: str, status: str, note: str) -> dict[str, Any]:
+    """A person upholds or overturns the automated decision, with a note; audited."""
+    if status not in ("upheld", "overturned"):
+        raise ValidationError(f"review status must be upheld or overturned, got {status!r}")
+    if not reviewer or not note or not note.strip():
+        raise ValidationError("a review decision needs the reviewer and a note explaining it")
+    with engine.begin() as conn:
+        r = conn.execute(sa.select(loan_review).where(loan_review.c.id == review_id)).mappings().first()
+        if r is None:
+            raise NotFoundError(f"loan review {review_id} does not exist")
+        if r["status"] != "open":
+            raise ConflictError(f"loan review {review_id} is already {r['status']}")
+        if reviewer == r["requested_by"]:
+            raise PermissionDenied(f"{reviewer} requested review {review_id} and may not also decide it")
+        conn.execute(loan_review.update().where(loan_review.c.id == review_id).values(
+            status=status, reviewer=reviewer, reviewed_at=_now(), review_note=note))
+        audit.record(conn, reviewer, f"loan_review.{status}", f"loan_decision:{r['decision_id']}",
+                     reason=note, details={"review_id": review_id})
+        return dict(conn.execute(sa.select(loan_review).where(loan_review.c.id == review_id)).mappings().one())
+
+
+def reviews(engine: Engine, status: str | None = "open") -> list[dict[str, Any]]:
+    q = sa.select(loan_review).order_by(loan_review.c.id)
+    if status is not None:
+        q = q.where(loan_review.c.status == status)
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(q).mappings().all()]
+
+
+__all__ = ["StoredDecision", "decide_review", "decisions", "get_decision", "leads", "log_decision",
+           "request_review", "reviews"]
