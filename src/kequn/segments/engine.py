@@ -1,0 +1,118 @@
+"""Evaluating a rule in the warehouse: the profile table as of a date, widened with what the rule reads.
+
+The table a rule runs on is the entity's profile as of the date (``profile_<entity>``, one wide row per
+entity), left-joined with the non-personal columns of the canonical party table it lacks, and — for each
+related entity the rule names (``employer.industry``) — the related entity's attributes under the column
+``<relation>__<tag>``. Everything is one Ibis expression; nothing is pulled into Python.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from kequn.errors import NotFoundError, SegmentError
+from kequn.segments.catalogue import canonical_specs, profile_table_name
+from kequn.segments.lang import Node, refs
+from kequn.segments.rules import (
+    ENTITY_KEYS,
+    Catalogue,
+    Relation,
+    band_levels,
+    column_name,
+    members,
+    relations_used,
+)
+
+
+def profile(wh: Any, entity: str, as_of: dt.date | None) -> Any | None:
+    """The profile rows of ``entity`` as of ``as_of`` (the latest snapshot on or before it), or None."""
+    import ibis
+
+    name = profile_table_name(entity)
+    if not wh.has_table(name):
+        return None
+    t = wh.table(name)
+    if "as_of" not in t.columns:
+        return t
+    if as_of is None:
+        return t.filter(t.as_of == t.as_of.max().as_scalar())
+    eligible = t.filter(t.as_of <= ibis.date(as_of))
+    return eligible.filter(eligible.as_of == eligible.as_of.max().as_scalar()).drop("as_of")
+
+
+def _canonical(wh: Any, entity: str, as_of: dt.date | None) -> Any:
+    import ibis
+
+    t = wh.table(entity)
+    if as_of is not None and "onboarded_on" in t.columns:
+        t = t.filter(t.onboarded_on <= ibis.date(as_of))
+    return t
+
+
+def entity_table(wh: Any, entity: str, as_of: dt.date | None) -> Any:
+    """Profile ∪ canonical attributes of ``entity``, one row per entity known as of the date."""
+    key = ENTITY_KEYS[entity]
+    prof = profile(wh, entity, as_of)
+    canon_cols = [s.id for s in canonical_specs() if s.entity == entity]
+    if not wh.has_table(entity):
+        if prof is None:
+            raise NotFoundError(f"neither {profile_table_name(entity)} nor {entity} is in the warehouse; "
+                                "run `kequn init` and load data")
+        return prof
+    canon = _canonical(wh, entity, as_of)
+    if prof is None:
+        return canon.select(key, *canon_cols)
+    missing = [c for c in canon_cols if c not in prof.columns]
+    if not missing:
+        return prof
+    extra = canon.select(key, *missing)
+    return prof.left_join(extra, prof[key] == extra[key]).select(prof, *[extra[c] for c in missing])
+
+
+def _links(wh: Any, rel: Relation, base: Any, as_of: dt.date | None) -> tuple[Any, str]:
+    """A table (source key, target id) for ``rel`` and the name of its target-id column."""
+    from kequn.graph import employer_of
+
+    key = ENTITY_KEYS[rel.from_entity]
+    if rel.name == "employer":
+        if "employer_id" in base.columns:
+            return base.select(key, "employer_id").rename(_target="employer_id"), "_target"
+        return employer_of(wh, as_of).rename(_target="enterprise_id"), "_target"
+    column = {"owner": "owner_customer_id", "enterprise": "enterprise_id"}[rel.name]
+    src = base if column in base.columns else _canonical(wh, rel.from_entity, as_of)
+    return src.select(key, column).rename(_target=column), "_target"
+
+
+def prepared(wh: Any, entity: str, node: Node, catalogue: Catalogue, as_of: dt.date | None) -> Any:
+    """The table the rule runs on (see the module doc); SegmentError when a tag was never computed."""
+    key = ENTITY_KEYS[entity]
+    base = entity_table(wh, entity, as_of)
+    for name, tag_ids in sorted(relations_used(node).items()):
+        rel = catalogue.relation(entity, name)
+        assert rel is not None  # checked before
+        links, target_col = _links(wh, rel, base, as_of)
+        target = entity_table(wh, rel.to_entity, as_of)
+        tkey = ENTITY_KEYS[rel.to_entity]
+        _require(target, sorted(tag_ids), f"{name} ({rel.to_entity})", as_of)
+        attrs = target.select(tkey, *[target[t].name(f"{name}__{t}") for t in sorted(tag_ids)])
+        linked = links.left_join(attrs, links[target_col] == attrs[tkey]).select(
+            links[key].name("_src"), *[attrs[f"{name}__{t}"] for t in sorted(tag_ids)])
+        base = base.left_join(linked, base[key] == linked["_src"]).drop("_src")
+    _require(base, sorted({column_name(r) for r in refs(node) if not r.relation}), entity, as_of)
+    return base
+
+
+def _require(table: Any, columns: list[str], what: str, as_of: dt.date | None) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        when = f" as of {as_of}" if as_of else ""
+        raise SegmentError(f"tag(s) {', '.join(missing)} of {what} have not been computed{when}; "
+                           "run `kequn tags compute --as-of DATE` first")
+
+
+def rule_members(wh: Any, entity: str, node: Node, catalogue: Catalogue, as_of: dt.date | None) -> Any:
+    """The ids (column ``entity_id``) of the entities for which the rule is TRUE as of the date."""
+    key = ENTITY_KEYS[entity]
+    table = prepared(wh, entity, node, catalogue, as_of)
+    return members(node, table, key, band_levels(node, catalogue, entity)).rename(entity_id=key)
