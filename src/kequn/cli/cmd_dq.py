@@ -9,9 +9,23 @@ from typing import Annotated, Any
 
 import typer
 
+from kequn.errors import QualityGateFailed
+
 STATUS_ZH = {"pass": "pass 通过", "fail": "fail 失败", "skip": "skip 跳过"}
 SEVERITY_ZH = {"blocking": "blocking 阻断", "warning": "warning 警告"}
 RATE_KINDS = {"completeness", "validity", "referential"}
+
+
+class GateFailedWithReport(QualityGateFailed):
+    """A blocking rule failed; in ``--json`` mode the one JSON document is this error with the whole report
+    under ``report`` (so stdout stays a single document and the exit code stays 1)."""
+
+    def __init__(self, message: str, *, report: dict[str, Any], **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.report = report
+
+    def to_dict(self) -> dict[str, Any]:
+        return super().to_dict() | {"report": self.report}
 
 
 def register(app: typer.Typer) -> None:
@@ -81,7 +95,6 @@ def dq(
 ) -> None:
     from kequn import opstore
     from kequn.cli.main import console
-    from kequn.errors import QualityGateFailed
     from kequn.quality import DEFAULT_RULES_FILE, load_rules, run
     from kequn.settings import get_settings
     from kequn.warehouse import open_default
@@ -104,13 +117,17 @@ def dq(
             wh.close()
     finally:
         engine.dispose()
+    _finish(out, report, day)
+
+
+def _finish(out: Any, report: Any, day: dt.date) -> None:
     s = report.summary()
-    out.table(_display_rows(report), title=f"数据质量检查 DQ run {report.run_id} — as of {day}",
-              json_obj=s | {"results": [r.row() for r in report.results]})
+    doc = s | {"results": [r.row() for r in report.results]}
+    if not (out.json_mode and report.blocking_failures):
+        out.table(_display_rows(report), title=f"数据质量检查 DQ run {report.run_id} — as of {day}", json_obj=doc)
     out.info(f"{s['pass']} passed, {s['fail']} failed ({len(s['blocking_failed'])} blocking), {s['skip']} skipped")
     if report.blocking_failures:
-        if out.json_mode:
-            raise typer.Exit(QualityGateFailed.exit_code)
         ids = ", ".join(s["blocking_failed"])
-        raise QualityGateFailed(f"{len(s['blocking_failed'])} blocking data-quality rule(s) failed: {ids}",
-                                details=[{"rule": r.rule_id, "message": r.message} for r in report.blocking_failures])
+        raise GateFailedWithReport(
+            f"{len(s['blocking_failed'])} blocking data-quality rule(s) failed: {ids}", report=doc,
+            details=[{"rule": r.rule_id, "message": r.message} for r in report.blocking_failures])
