@@ -1,0 +1,73 @@
+"""Who may call what: ONE rule per (method, route path), enforced by a dependency on every route.
+
+A route without a rule is refused (fail closed) and ``tests/test_authz_matrix.py`` fails. ``permission`` is
+``PUBLIC`` (anyone), ``LOGIN`` (any signed-in user) or a permission of ``kequn.security.roles``;
+``customer_scoped`` routes take a ``{customer_id}`` that must lie in the caller's branches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+PUBLIC: Final = "public"
+LOGIN: Final = "login"
+
+
+@dataclass(frozen=True)
+class Rule:
+    permission: str
+    customer_scoped: bool = False
+
+
+def _r(permission: str, scoped: bool = False) -> Rule:
+    return Rule(permission, scoped)
+
+
+RULES: Final[dict[tuple[str, str], Rule]] = {
+    # --- console pages
+    ("GET", "/"): _r("overview.view"),
+    ("GET", "/login"): _r(PUBLIC),
+    ("POST", "/login"): _r(PUBLIC),
+    ("POST", "/logout"): _r(LOGIN),
+    ("GET", "/lang/{code}"): _r(PUBLIC),
+    ("GET", "/healthz"): _r(PUBLIC),
+    ("GET", "/static"): _r(PUBLIC),
+    ("GET", "/static/vendor"): _r(PUBLIC),
+    ("GET", "/docs"): _r(LOGIN),
+    ("GET", "/auth/sso/login"): _r(PUBLIC),
+    ("GET", "/auth/sso/callback"): _r(PUBLIC),
+    ("GET", "/customers"): _r("customer.search"),
+    ("GET", "/customers/export.xlsx"): _r("customer.export"),
+    ("GET", "/customers/{customer_id}"): _r("customer.view", True),
+    ("POST", "/customers/{customer_id}/unmask"): _r("customer.unmask", True),
+    ("GET", "/tags"): _r("tags.view"),
+    ("GET", "/tags/export.xlsx"): _r("tags.view"),
+    ("GET", "/dq"): _r("dq.view"),
+    ("GET", "/dq/export.xlsx"): _r("dq.view"),
+    ("GET", "/audit"): _r("audit.view"),
+    ("GET", "/audit/export.xlsx"): _r("audit.view"),
+    ("GET", "/users"): _r("users.manage"),
+    ("POST", "/users"): _r("users.manage"),
+    ("POST", "/users/{username}/role"): _r("users.manage"),
+    # --- REST API
+    ("GET", "/api/openapi.json"): _r(PUBLIC),
+    ("GET", "/api/me"): _r(LOGIN),
+    ("GET", "/api/overview"): _r("overview.view"),
+    ("GET", "/api/customers"): _r("customer.search"),
+    ("GET", "/api/customers/{customer_id}"): _r("customer.view", True),
+    ("POST", "/api/customers/{customer_id}/unmask"): _r("customer.unmask", True),
+    ("GET", "/api/tags"): _r("tags.view"),
+    ("GET", "/api/dq/runs"): _r("dq.view"),
+    ("GET", "/api/audit"): _r("audit.view"),
+    ("GET", "/api/users"): _r("users.manage"),
+    ("POST", "/api/users"): _r("users.manage"),
+    ("PUT", "/api/users/{username}/role"): _r("users.manage"),
+    ("GET", "/api/tokens"): _r("tokens.manage"),
+    ("POST", "/api/tokens"): _r("tokens.manage"),
+    ("DELETE", "/api/tokens/{token_id}"): _r("tokens.manage"),
+}
+
+
+def rule_for(method: str, path: str) -> Rule | None:
+    return RULES.get(("GET" if method == "HEAD" else method, path))
