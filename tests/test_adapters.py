@@ -162,6 +162,15 @@ def test_berka_bad_date_is_reported_with_its_value(tmp_path: Path) -> None:
         get_adapter("berka").convert(tmp_path, tmp_path / "out")
 
 
+def test_berka_unreadable_birth_number_is_reported(tmp_path: Path) -> None:
+    for f in BERKA.glob("*.asc"):
+        (tmp_path / f.name).write_text(f.read_text())
+    text = (tmp_path / "client.asc").read_text().replace('"706213"', '"70A213"')
+    (tmp_path / "client.asc").write_text(text)
+    with pytest.raises(LoadError, match="client.asc birth_number: 1 value"):
+        get_adapter("berka").convert(tmp_path, tmp_path / "out")
+
+
 # ------------------------------------------------------------------------------------------ bank marketing
 
 

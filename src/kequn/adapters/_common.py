@@ -55,7 +55,8 @@ def parse_yymmdd(values: pd.Series, *, where: str, century: int = 1900) -> pd.Se
     import pandas as pd
 
     text = values.astype("string").str.strip().str.slice(0, 6).str.zfill(6)
-    full = (century + text.str.slice(0, 2).astype("Int64")).astype("string") + text.str.slice(2, 6)
+    yy = pd.to_numeric(text.str.slice(0, 2), errors="coerce").astype("Int64")
+    full = (century + yy).astype("string") + text.str.slice(2, 6)
     out = pd.to_datetime(full, format="%Y%m%d", errors="coerce")
     bad = values[out.isna()]
     if len(bad):

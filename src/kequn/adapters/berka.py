@@ -99,7 +99,7 @@ def _branches(district: pd.DataFrame) -> pd.DataFrame:
             "name": ["PKDD'99 总行"],
             "level": ["hq"],
             "parent_id": [None],
-            "city": [district.loc[district.A1 == 1, "A2"].squeeze() or "Praha"],
+            "city": [_hq_city(district)],
         }
     )
     br = pd.DataFrame(
@@ -114,6 +114,12 @@ def _branches(district: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([hq, br], ignore_index=True)
 
 
+def _hq_city(district: pd.DataFrame) -> str:
+    """The head office is in Prague (district 1, "Hl.m. Praha")."""
+    prague = district.loc[district.A1 == 1, "A2"]
+    return str(prague.iloc[0]) if len(prague) else "Hl.m. Praha"
+
+
 def _branch_id(district_id: pd.Series) -> pd.Series:
     return "BK-D" + district_id.astype("Int64").astype("string").str.zfill(2)
 
@@ -121,10 +127,11 @@ def _branch_id(district_id: pd.Series) -> pd.Series:
 def _decode_birth_number(bn: pd.Series, *, where: str) -> tuple[pd.Series, pd.Series]:
     """YYMMDD with MM + 50 for women → (gender M/F, birth date)."""
     import numpy as np
+    import pandas as pd
 
-    num = bn.str.strip().astype("Int64")
+    num = pd.to_numeric(bn.str.strip(), errors="coerce").astype("Int64")
     mm = num // 100 % 100
-    female = mm > 50
+    female = (mm > 50).fillna(False)
     fixed = num - np.where(female, 5000, 0)
     gender = female.map({True: "F", False: "M"})
     return gender, parse_yymmdd(fixed, where=where)
