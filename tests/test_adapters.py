@@ -269,3 +269,21 @@ def test_sample_loads_with_nothing_quarantined(source: str, tmp_path: Path) -> N
         assert {t.table: t.loaded for t in summary.tables} == report.rows
     finally:
         wh.close()
+
+
+@pytest.mark.postgres
+def test_berka_sample_loads_into_postgresql_with_nothing_quarantined(pg_url: str, tmp_path: Path) -> None:
+    ingest = _loader()
+    from kequn.warehouse import connect
+    from kequn.warehouse.schema import create_tables
+
+    report = get_adapter("berka").convert(BERKA, tmp_path / "canonical")
+    wh = connect(pg_url)
+    try:
+        create_tables(wh)
+        ingest.ensure_internal_tables(wh)
+        summary = ingest.load_dir(wh, tmp_path / "canonical")
+        assert summary.quarantined == 0
+        assert {t.table: t.loaded for t in summary.tables} == report.rows
+    finally:
+        wh.close()
