@@ -100,6 +100,16 @@ def ops(tmp_path):
     eng.dispose()
 
 
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_wh(request, tmp_path):
+    """The warehouse on each backend: a DuckDB file and a fresh PostgreSQL database."""
+    url = f"duckdb:///{tmp_path / 'wh.duckdb'}" if request.param == "duckdb" else request.getfixturevalue("pg_url")
+    wh = connect(url)
+    create_tables(wh)
+    yield wh
+    wh.close()
+
+
 @pytest.fixture
 def duck(tmp_path):
     wh = connect(f"duckdb:///{tmp_path / 'wh.duckdb'}")
@@ -167,11 +177,14 @@ def test_blocking_failure_fails_the_run_and_history_is_kept(duck, ops):
     assert len(history(ops, limit=1)) == 1
 
 
-def test_numeric_distribution_shift_is_detected_after_a_change(duck, ops):
+def test_numeric_distribution_shift_is_detected_after_a_change(any_wh, ops):
+    duck = any_wh
     duck.sql("INSERT INTO balance_monthly (account_id, month_end, balance, avg_daily_balance) "
-             "SELECT 'A' || i::VARCHAR, DATE '2024-06-30', (i * 10)::DECIMAL(18,2), 0 FROM range(200) t(i)")
+             "SELECT 'A' || i::VARCHAR, DATE '2024-06-30', (i * 10)::DECIMAL(18,2), 0 "
+             "FROM generate_series(0, 199) AS t(i)")
     duck.sql("INSERT INTO balance_monthly (account_id, month_end, balance, avg_daily_balance) "
-             "SELECT 'A' || i::VARCHAR, DATE '2024-04-30', 999999, 0 FROM range(50) t(i)")  # outside the window
+             "SELECT 'A' || i::VARCHAR, DATE '2024-04-30', 999999, 0 "
+             "FROM generate_series(0, 49) AS t(i)")  # outside the window
     (rule,) = rules_of({"id": "bal.psi", "kind": "distribution_shift", "table": "balance_monthly",
                         "column": "balance", "window_days": 31, "max_psi": 0.2})
     baseline = run(duck, ops, [rule], as_of=AS_OF, rules_file="t").results[0]
@@ -186,12 +199,15 @@ def test_numeric_distribution_shift_is_detected_after_a_change(duck, ops):
     assert shifted.details["edges"] == baseline.details["edges"]  # compared on the baseline's bins
 
 
-def test_categorical_distribution_shift_is_detected(duck, ops):
+def test_categorical_distribution_shift_is_detected(any_wh, ops):
+    duck = any_wh
+
     def channels(app: int, pos: int) -> None:
         duck.sql('DELETE FROM "transaction"')
         duck.sql('INSERT INTO "transaction" (txn_id, account_id, ts, amount, channel, txn_type) '
                  f"SELECT 'T' || i::VARCHAR, 'A1', TIMESTAMP '2024-06-20 10:00:00', 1, "
-                 f"CASE WHEN i < {app} THEN 'app' ELSE 'pos' END, 'card_spend' FROM range({app + pos}) t(i)")
+                 f"CASE WHEN i < {app} THEN 'app' ELSE 'pos' END, 'card_spend' "
+                 f"FROM generate_series(0, {app + pos - 1}) AS t(i)")
 
     (rule,) = rules_of({"id": "chan.psi", "kind": "distribution_shift", "table": "transaction",
                         "column": "channel", "window_days": 30, "max_psi": 0.1})
