@@ -44,7 +44,21 @@ PRODUCTS = (
     ("BK-LOAN", "个人贷款（PKDD'99）", "loan"),
 )
 
-FILES = ("district.asc", "client.asc", "disp.asc", "account.asc", "order.asc", "loan.asc", "card.asc")
+#: source files and the columns the adapter reads from each (other columns are ignored)
+COLUMNS = {
+    "district.asc": ("A1", "A2", "A3"),
+    "client.asc": ("client_id", "birth_number", "district_id"),
+    "disp.asc": ("disp_id", "client_id", "account_id", "type"),
+    "account.asc": ("account_id", "district_id", "frequency", "date"),
+    "order.asc": ("order_id", "account_id", "bank_to", "account_to", "amount", "k_symbol"),
+    "loan.asc": ("loan_id", "account_id", "date", "amount", "duration", "payments", "status"),
+    "card.asc": ("card_id", "disp_id", "type", "issued"),
+}
+FILES = tuple(COLUMNS)
+#: columns read as text (codes with leading zeros, free text)
+TEXT_COLUMNS = dict.fromkeys(
+    ("birth_number", "k_symbol", "account_to", "bank_to", "type", "status", "issued", "A2", "A3"), "string"
+)
 
 NOTES = (
     "amounts are Czech crowns (CZK) as in the source; no currency conversion",
@@ -61,31 +75,11 @@ NOTES = (
 
 
 def _read(paths: dict[str, Path]) -> dict[str, pd.DataFrame]:
-    cols = {
-        "district.asc": ("A1", "A2", "A3"),
-        "client.asc": ("client_id", "birth_number", "district_id"),
-        "disp.asc": ("disp_id", "client_id", "account_id", "type"),
-        "account.asc": ("account_id", "district_id", "frequency", "date"),
-        "order.asc": ("order_id", "account_id", "bank_to", "account_to", "amount", "k_symbol"),
-        "loan.asc": ("loan_id", "account_id", "date", "amount", "duration", "payments", "status"),
-        "card.asc": ("card_id", "disp_id", "type", "issued"),
-    }
-    text = {
-        "birth_number": "string",
-        "k_symbol": "string",
-        "account_to": "string",
-        "bank_to": "string",
-        "type": "string",
-        "status": "string",
-        "issued": "string",
-        "A2": "string",
-        "A3": "string",
-    }
     out = {}
     for name, path in paths.items():
-        dtypes = {c: t for c, t in text.items() if c in cols[name]}
+        dtypes = {c: t for c, t in TEXT_COLUMNS.items() if c in COLUMNS[name]}
         out[name.removesuffix(".asc")] = read_semicolon(
-            path, source=SOURCE, columns=cols[name], dtype=dtypes, keep_default_na=False, na_values=[]
+            path, source=SOURCE, columns=COLUMNS[name], dtype=dtypes, keep_default_na=False, na_values=[]
         )
     return out
 
