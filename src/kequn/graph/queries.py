@@ -30,6 +30,11 @@ def _window(as_of: dt.date, days: int, offset: int = 0) -> tuple[dt.date, dt.dat
     return last - dt.timedelta(days=days - 1), last
 
 
+def _nullable(t: Any) -> Any:
+    """The same table with every column nullable (set operations need equal schemas)."""
+    return t.cast({c: dtype.copy(nullable=True) for c, dtype in t.schema().items()})
+
+
 def edges(wh: Any, as_of: dt.date, kind: str | None = None) -> Any:
     """Relationship edges valid on ``as_of`` (optionally of one kind)."""
     r = wh.table("relationship")
@@ -47,7 +52,7 @@ def employer_of(wh: Any, as_of: dt.date | None) -> Any:
     rel = rel.select(customer_id=rel.to_id, enterprise_id=rel.from_id, _since=rel.valid_from, _src=ibis.literal(1))
     pay = payroll_pairs(wh, as_of, days=366)
     pay = pay.select("customer_id", "enterprise_id", _since=pay.last_paid, _src=ibis.literal(0))
-    both = rel.union(pay)
+    both = _nullable(rel).union(_nullable(pay))
     w = ibis.window(group_by="customer_id", order_by=[ibis.desc("_src"), ibis.desc("_since"), "enterprise_id"])
     ranked = both.mutate(_rn=ibis.row_number().over(w))
     return ranked.filter(ranked._rn == 0).select("customer_id", "enterprise_id")
@@ -72,7 +77,7 @@ def holdings(wh: Any, as_of: dt.date) -> Any:
                  a.status != "closed")
     h = wh.table("holding")
     h = h.filter(h.start_date <= d, h.end_date.isnull() | (h.end_date >= d))
-    both = a.select("customer_id", "product_id").union(h.select("customer_id", "product_id"))
+    both = _nullable(a.select("customer_id", "product_id")).union(_nullable(h.select("customer_id", "product_id")))
     j = both.join(p, both.product_id == p.product_id)
     return j.select("customer_id", "product_id", "category").distinct()
 
@@ -179,4 +184,4 @@ def neighbours(wh: Any, party_type: str, party_id: str, as_of: dt.date, kind: st
         direction=ibis.literal("out"), kind=e.kind, other_type=e.to_type, other_id=e.to_id)
     in_ = e.filter(e.to_type == party_type, e.to_id == party_id).select(
         direction=ibis.literal("in"), kind=e.kind, other_type=e.from_type, other_id=e.from_id)
-    return out_.union(in_)
+    return _nullable(out_).union(_nullable(in_))

@@ -26,19 +26,21 @@ from kequn.segments.rules import (
 
 
 def profile(wh: Any, entity: str, as_of: dt.date | None) -> Any | None:
-    """The profile rows of ``entity`` as of ``as_of`` (the latest snapshot on or before it), or None."""
+    """The profile rows of ``entity`` as of ``as_of`` — the latest tag snapshot on or before that day
+    (``tag_snapshot_<entity>``), or the current ``profile_<entity>`` without a date — or None."""
     import ibis
 
-    name = profile_table_name(entity)
+    snap_name, name = f"tag_snapshot_{entity}", profile_table_name(entity)
+    if as_of is not None and wh.has_table(snap_name):
+        s = wh.table(snap_name)
+        day = s.filter(s.as_of <= ibis.date(as_of)).as_of.max().execute()
+        if day is None or str(day) in ("NaT", "nan", "None"):
+            return None
+        return s.filter(s.as_of == ibis.date(dt.date.fromisoformat(str(day)[:10]))).drop("as_of")
     if not wh.has_table(name):
         return None
     t = wh.table(name)
-    if "as_of" not in t.columns:
-        return t
-    if as_of is None:
-        return t.filter(t.as_of == t.as_of.max().as_scalar())
-    eligible = t.filter(t.as_of <= ibis.date(as_of))
-    return eligible.filter(eligible.as_of == eligible.as_of.max().as_scalar()).drop("as_of")
+    return t.drop("as_of") if "as_of" in t.columns else t
 
 
 def _canonical(wh: Any, entity: str, as_of: dt.date | None) -> Any:
@@ -70,6 +72,33 @@ def entity_table(wh: Any, entity: str, as_of: dt.date | None) -> Any:
     return prof.left_join(extra, prof[key] == extra[key]).select(prof, *[extra[c] for c in missing])
 
 
+def _medical_insurance(wh: Any, as_of: dt.date | None) -> Any:
+    """Customers with a medical-insurance record received in the 365 days up to the date (consented gov data)."""
+    import ibis
+
+    g = wh.table("gov_data")
+    g = g.filter(g.source == "medical_insurance")
+    if as_of is not None:
+        g = g.filter(g.received_on <= ibis.date(as_of), g.received_on > ibis.date(as_of - dt.timedelta(days=365)))
+    return g.select("customer_id").distinct().mutate(medical_insurance_flag=ibis.literal(True))
+
+
+#: attributes segments derive themselves when the profile lacks them: (entity, id) → (value type, builder)
+EXTRA_ATTRIBUTES: dict[tuple[str, str], tuple[str, Any]] = {
+    ("customer", "medical_insurance_flag"): ("flag", _medical_insurance),
+}
+
+
+def _with_extras(wh: Any, entity: str, base: Any, wanted: set[str], as_of: dt.date | None) -> Any:
+    key = ENTITY_KEYS[entity]
+    for (ent, attr), (_kind, build) in EXTRA_ATTRIBUTES.items():
+        if ent == entity and attr in wanted and attr not in base.columns and wh.has_table("gov_data"):
+            extra = build(wh, as_of).rename(_k=key)
+            j = base.left_join(extra, base[key] == extra._k)
+            base = j.select(*[j[c] for c in base.columns], j[attr].fill_null(False).name(attr))
+    return base
+
+
 def _links(wh: Any, rel: Relation, base: Any, as_of: dt.date | None) -> tuple[Any, str]:
     """A table (source key, target id) for ``rel`` and the name of its target-id column."""
     from kequn.graph import employer_of
@@ -99,7 +128,9 @@ def prepared(wh: Any, entity: str, node: Node, catalogue: Catalogue, as_of: dt.d
         linked = links.left_join(attrs, links[target_col] == attrs[tkey]).select(
             links[key].name("_src"), *[attrs[f"{name}__{t}"] for t in sorted(tag_ids)])
         base = base.left_join(linked, base[key] == linked["_src"]).drop("_src")
-    _require(base, sorted({column_name(r) for r in refs(node) if not r.relation}), entity, as_of)
+    own = {column_name(r) for r in refs(node) if not r.relation}
+    base = _with_extras(wh, entity, base, own, as_of)
+    _require(base, sorted(own), entity, as_of)
     return base
 
 
