@@ -1,0 +1,185 @@
+"""Loan routing over HTTP: ``POST /api/route`` and the decision log, review queue and ladder views.
+
+Thin: each route translates HTTP to a :mod:`kequn.routing.service` call. Bodies are read and validated by
+Kequn (not by FastAPI) so a bad application gets one 422 listing every problem in Kequn's error shape
+``{"error", "message", "details": [...]}`` — never a 500. The ops store is ``app.state.kequn.engine``
+(the console's app factory) or ``app.state.routing_engine`` (a bare app, e.g. in tests and the bench).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from kequn.errors import KequnError, StoreError, ValidationError
+
+router = APIRouter(tags=["loan routing 贷款路由"])
+
+
+def _engine(request: Request) -> Any:
+    st = getattr(request.app.state, "kequn", None)
+    engine = getattr(st, "engine", None) if st is not None else getattr(request.app.state, "routing_engine", None)
+    if engine is None:
+        raise StoreError("no ops store configured for loan routing")
+    return engine
+
+
+def _pd_model(request: Request) -> Any:
+    return getattr(request.app.state, "pd_model", None)
+
+
+def _actor(request: Request, body: dict[str, Any], key: str) -> str:
+    principal = getattr(request.state, "principal", None)
+    name = principal.username if principal is not None else body.get(key)
+    if not isinstance(name, str) or not name:
+        raise ValidationError(f"who is acting is unknown: sign in or give {key!r}",
+                              details=[{"field": key, "problem": "missing", "message": "Field required"}])
+    return name
+
+
+def _error(exc: KequnError) -> JSONResponse:
+    return JSONResponse(exc.to_dict(), status_code=exc.http_status)
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    try:
+        raw = json.loads((await request.body()).decode("utf-8-sig") or "null")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValidationError(f"request body is not valid UTF-8 JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ValidationError("request body must be a JSON object")
+    return raw
+
+
+def decision_body(routed: Any, *, with_trail: bool) -> dict[str, Any]:
+    from kequn.routing.explain import explain
+
+    d = routed.decision
+    out = d.to_dict()
+    if not with_trail:
+        out.pop("trail")
+    return {"decision_id": routed.decision_id, "arm": routed.arm, **out, "explanation": explain(d)}
+
+
+@router.post("/api/route", summary="Route one credit application to the best eligible product (路由一笔申请)")
+async def post_route(request: Request, trail: bool = False) -> JSONResponse:
+    from kequn.routing import service
+    from kequn.routing.intake import parse_application_bytes
+
+    try:
+        app = parse_application_bytes(await request.body(), "application")
+        routed = await run_in_threadpool(service.route_application, _engine(request), app,
+                                         pd_model=_pd_model(request))
+        return JSONResponse(decision_body(routed, with_trail=trail))
+    except KequnError as exc:
+        return _error(exc)
+
+
+@router.get("/api/loan-ladder", summary="The approved loan ladder (产品阶梯)")
+def get_ladder(request: Request, ladder_id: str = "main") -> JSONResponse:
+    from kequn.routing import ladder
+
+    try:
+        compiled = ladder.approved(_engine(request), ladder_id)
+        return JSONResponse(ladder.ladder_payload(compiled.spec))
+    except KequnError as exc:
+        return _error(exc)
+
+
+@router.get("/api/loan-decisions", summary="Recent loan decisions (决策日志)")
+def list_decisions(request: Request, limit: int = 50) -> JSONResponse:
+    from kequn.routing import store
+
+    try:
+        rows = store.decisions(_engine(request), limit=max(1, min(limit, 500)))
+    except KequnError as exc:
+        return _error(exc)
+    return JSONResponse([{"id": d.id, "decided_at": d.decided_at.isoformat(), "application_id": d.application_id,
+                          "customer_id": d.customer_id, "branch_id": d.branch_id, "outcome": d.outcome,
+                          "product_id": d.product_id, "apr": None if d.apr is None else str(d.apr),
+                          "ladder_version": d.ladder_version, "model_version": d.model_version, "arm": d.arm,
+                          "reason_codes": d.reason_codes} for d in rows])
+
+
+@router.get("/api/loan-decisions/{decision_id}", summary="One decision with its trail and explanation")
+def get_decision(request: Request, decision_id: int) -> JSONResponse:
+    from kequn.routing import store
+
+    try:
+        d = store.get_decision(_engine(request), decision_id)
+    except KequnError as exc:
+        return _error(exc)
+    return JSONResponse({"id": d.id, "decided_at": d.decided_at.isoformat(), "arm": d.arm, **d.trail,
+                         "explanation": _explain_stored(d.trail)})
+
+
+def _explain_stored(trail: dict[str, Any]) -> str:
+    from kequn.routing.explain import explain
+
+    return explain(_decision_from_dict(trail))
+
+
+def _decision_from_dict(d: dict[str, Any]) -> Any:
+    from decimal import Decimal
+
+    from kequn.domain.loans import Decision, Offer, ProductEvaluation, RuleOutcome
+
+    def offer(o: dict[str, Any] | None) -> Offer | None:
+        if o is None:
+            return None
+        return Offer(**{**o, "apr": Decimal(o["apr"]), "limit": Decimal(o["limit"]),
+                        "amount": Decimal(o["amount"]), "channels": tuple(o["channels"]),
+                        "pricing_steps": tuple(o["pricing_steps"])})
+
+    trail = tuple(ProductEvaluation(**{**e, "outcomes": tuple(RuleOutcome(**r) for r in e["outcomes"]),
+                                       "offer": offer(e["offer"])}) for e in d["trail"])
+    return Decision(d["application_id"], d["ladder_id"], d["ladder_version"], d["model_version"],
+                    d["risk_grade"], d["outcome"], offer(d["chosen"]),
+                    tuple(offer(o) for o in d["offers"]), trail, tuple(d["reason_codes"]))  # type: ignore[misc]
+
+
+@router.post("/api/loan-decisions/{decision_id}/review", summary="Ask a person to re-examine a decision")
+async def request_review(request: Request, decision_id: int) -> JSONResponse:
+    from kequn.routing import store
+
+    try:
+        body = await _json_object(request)
+        reason = body.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValidationError("a review request needs a reason",
+                                  details=[{"field": "reason", "problem": "missing", "message": "Field required"}])
+        rid = store.request_review(_engine(request), decision_id, _actor(request, body, "requested_by"), reason)
+        return JSONResponse({"review_id": rid, "status": "open"}, status_code=201)
+    except KequnError as exc:
+        return _error(exc)
+
+
+@router.get("/api/loan-reviews", summary="The review queue (人工复核队列)")
+def list_reviews(request: Request, status: str | None = "open") -> JSONResponse:
+    from kequn.routing import store
+
+    try:
+        rows = store.reviews(_engine(request), None if status in (None, "all") else status)
+    except KequnError as exc:
+        return _error(exc)
+    return JSONResponse(json.loads(json.dumps(rows, default=str)))
+
+
+@router.post("/api/loan-reviews/{review_id}/decide", summary="A reviewer upholds or overturns a decision")
+async def decide_review(request: Request, review_id: int) -> JSONResponse:
+    from kequn.routing import store
+
+    try:
+        body = await _json_object(request)
+        row = store.decide_review(_engine(request), review_id, _actor(request, body, "reviewer"),
+                                  str(body.get("status", "")), str(body.get("note", "")))
+        return JSONResponse(json.loads(json.dumps(row, default=str)))
+    except KequnError as exc:
+        return _error(exc)
+
+
+__all__ = ["decision_body", "router"]
