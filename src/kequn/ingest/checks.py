@@ -135,20 +135,30 @@ def ref_column(c: Column) -> str:
 
 
 def _num(v: float) -> str:
-    return format(Decimal(repr(v)), "f")
+    return format(Decimal(repr(v)).normalize(), "f")
 
 
-def typed_select(table: Table, source: str, source_types: dict[str, str] | None, d: Dialect,
-                 today: dt.date) -> str:
-    """One pass over ``source``: every column cast to its canonical type, plus ``_err0`` — the row-local
-    problems (type, required, enum, range, future) as ``;``-separated codes ('' when none)."""
-    cols, codes = [], []
+def typed_relation(table: Table, source: str, source_types: dict[str, str] | None, d: Dialect) -> str:
+    """``source`` with every column cast to its canonical type (NULL where it does not parse), as a
+    subquery: the engine only computes the columns a query uses."""
+    cols = [f"{_raw_and_typed(c, source_types, d)[1]} AS {q(c.name)}" for c in table.columns]
+    return f"(SELECT s._row, {', '.join(cols)} FROM {source} s)"
+
+
+def local_problems(table: Table, source: str, source_types: dict[str, str] | None, d: Dialect,
+                   today: dt.date) -> str | None:
+    """Rows with row-local problems (type, required, enum, range, future) as (``_row``, ``code``), the
+    code a ``;``-separated list; None when the table declares no such rule."""
+    conds, codes = [], []
     for c in table.columns:
         raw, typed, needs_cast = _raw_and_typed(c, source_types, d)
-        cols.append(f"{typed} AS {q(c.name)}")
-        codes.extend(_row_checks(c, raw, typed, needs_cast, d, today))
-    err = f"concat_ws(';', {', '.join(codes)})" if codes else "''"
-    return f"SELECT s._row, {', '.join(cols)}, {err} AS _err0 FROM {source} s"
+        for cond, code in _row_checks(c, raw, typed, needs_cast, today):
+            conds.append(cond)
+            codes.append(f"CASE WHEN {cond} THEN '{code}' END")
+    if not conds:
+        return None
+    return (f"SELECT s._row, concat_ws(';', {', '.join(codes)}) AS code FROM {source} s "
+            f"WHERE {' OR '.join(f'({c})' for c in conds)}")
 
 
 def _raw_and_typed(c: Column, source_types: dict[str, str] | None, d: Dialect) -> tuple[str, str, bool]:
@@ -158,31 +168,32 @@ def _raw_and_typed(c: Column, source_types: dict[str, str] | None, d: Dialect) -
         raw = f"NULLIF({col}, '')"
         return raw, d.cast_text(raw, c.type), c.type != "string"
     if src_type == d.sql_type(c.type).upper():
-        return col, col, False
+        # typed input (Parquet) is loaded as is: re-writing every string would cost more than the load;
+        # an empty string counts as missing for the required rule and is otherwise kept
+        return (f"NULLIF({col}, '')" if c.type == "string" else col), col, False
     if c.type == "string":
         return col, f"NULLIF({d.text(col)}, '')", False
     return col, f"TRY_CAST({col} AS {d.sql_type(c.type)})", True
 
 
-def _row_checks(c: Column, raw: str, typed: str, needs_cast: bool, d: Dialect, today: dt.date) -> list[str]:
+def _row_checks(c: Column, raw: str, typed: str, needs_cast: bool, today: dt.date) -> list[tuple[str, str]]:
     out = []
     if not c.nullable:
-        out.append(f"CASE WHEN {raw} IS NULL THEN 'required:{c.name}' END")
+        out.append((f"{raw} IS NULL", f"required:{c.name}"))
     if needs_cast:
-        out.append(f"CASE WHEN {raw} IS NOT NULL AND {typed} IS NULL THEN 'type:{c.name}' END")
+        out.append((f"{raw} IS NOT NULL AND {typed} IS NULL", f"type:{c.name}"))
     if c.enum:
-        values = ", ".join(lit(v) for v in c.enum)
-        out.append(f"CASE WHEN {typed} NOT IN ({values}) THEN 'enum:{c.name}' END")
+        out.append((f"{typed} NOT IN ({', '.join(lit(v) for v in c.enum)})", f"enum:{c.name}"))
     bounds = []
     if c.min is not None:
         bounds.append(f"{typed} < {_num(c.min)}")
     if c.max is not None:
         bounds.append(f"{typed} > {_num(c.max)}")
     if bounds:
-        out.append(f"CASE WHEN {' OR '.join(bounds)} THEN 'range:{c.name}' END")
+        out.append((" OR ".join(bounds), f"range:{c.name}"))
     if c.not_future:
         day = typed if c.type == "date" else f"CAST({typed} AS DATE)"
-        out.append(f"CASE WHEN {day} > DATE '{today.isoformat()}' THEN 'future:{c.name}' END")
+        out.append((f"{day} > DATE '{today.isoformat()}'", f"future:{c.name}"))
     return out
 
 
@@ -190,39 +201,49 @@ def _pk_match(pk: tuple[str, ...], a: str, b: str) -> str:
     return " AND ".join(f"{a}.{q(k)} = {b}.{q(k)}" for k in pk)
 
 
-def bad_rows_select(table: Table, typed: str) -> str:
-    """Rows of ``typed`` with any problem, as (``_row``, ``codes``): row-local ones from ``_err0`` plus
-    duplicate keys within the file (all but the first occurrence) and foreign keys / typed endpoints
-    (anti-joins against the warehouse, which already holds this batch's earlier tables)."""
+def duplicate_problems(table: Table, typed: str) -> str:
+    """Every occurrence but the first of a primary key repeated within the file."""
     pk = table.primary_key
-    pk_cols = ", ".join(q(k) for k in pk)
-    joins = [f"LEFT JOIN (SELECT {pk_cols}, min(_row) AS _first FROM {typed} "
-             f"WHERE {' AND '.join(f'{q(k)} IS NOT NULL' for k in pk)} "
-             f"GROUP BY {pk_cols} HAVING count(*) > 1) d ON {_pk_match(pk, 't', 'd')}"]
-    codes = ["NULLIF(t._err0, '')", "CASE WHEN d._first IS NOT NULL AND t._row <> d._first "
-             "THEN 'duplicate_key' END"]
-    for i, c in enumerate(col for col in table.columns if col.fk):
-        assert c.fk is not None
+    cols = ", ".join(q(k) for k in pk)
+    not_null = " AND ".join(f"{q(k)} IS NOT NULL" for k in pk)
+    return (f"SELECT t._row, 'duplicate_key' AS code FROM {typed} t JOIN (SELECT {cols}, min(_row) AS _first "
+            f"FROM {typed} t0 WHERE {not_null} GROUP BY {cols} HAVING count(*) > 1) d "
+            f"ON {_pk_match(pk, 't', 'd')} WHERE t._row <> d._first")
+
+
+def reference_problems(table: Table, typed: str) -> list[str]:
+    """Foreign keys and typed endpoints not found in the warehouse (which already holds this batch's
+    earlier tables; a self-reference also accepts the keys of this file) — one anti-join each."""
+    out = []
+    for c in table.columns:
+        if not c.fk:
+            continue
         rc = ref_column(c)
-        ref = f"SELECT {q(rc)} AS k FROM {q(c.fk.table)}"
+        exists = f"SELECT 1 FROM {q(c.fk.table)} r WHERE r.{q(rc)} = t.{q(c.name)}"
+        self_ref = ""
         if c.fk.table == table.name:
-            ref += f" UNION SELECT {q(rc)} FROM {typed}"
-        elif TABLES_BY_NAME[c.fk.table].primary_key != (rc,):
-            ref = f"SELECT DISTINCT {q(rc)} AS k FROM {q(c.fk.table)}"
-        joins.append(f"LEFT JOIN ({ref}) f{i} ON t.{q(c.name)} = f{i}.k")
-        codes.append(f"CASE WHEN t.{q(c.name)} IS NOT NULL AND f{i}.k IS NULL THEN 'foreign_key:{c.name}' END")
-    for i, e in enumerate(endpoints(table)):
-        parts = []
-        for ref_name in e.tables:
-            key = TABLES_BY_NAME[ref_name].primary_key[0]
-            parts.append(f"SELECT {lit(ref_name)} AS ty, {q(key)} AS k FROM {q(ref_name)}")
-        joins.append(f"LEFT JOIN ({' UNION ALL '.join(parts)}) e{i} "
-                     f"ON t.{q(e.type_column)} = e{i}.ty AND t.{q(e.id_column)} = e{i}.k")
-        codes.append(f"CASE WHEN t.{q(e.type_column)} IS NOT NULL AND t.{q(e.id_column)} IS NOT NULL "
-                     f"AND e{i}.k IS NULL THEN 'foreign_key:{e.id_column}' END")
-    err = f"concat_ws(';', {', '.join(codes)})"
-    return (f"SELECT _row, codes FROM (SELECT t._row, {err} AS codes FROM {typed} t {' '.join(joins)}) x "
-            f"WHERE codes <> ''")
+            self_ref = f" AND NOT EXISTS (SELECT 1 FROM {typed} r2 WHERE r2.{q(rc)} = t.{q(c.name)})"
+        out.append(f"SELECT t._row, 'foreign_key:{c.name}' AS code FROM {typed} t WHERE t.{q(c.name)} IS NOT NULL "
+                   f"AND NOT EXISTS ({exists}){self_ref}")
+    for e in endpoints(table):
+        parts = [f"SELECT {lit(n)} AS ty, {q(TABLES_BY_NAME[n].primary_key[0])} AS k FROM {q(n)}" for n in e.tables]
+        out.append(f"SELECT t._row, 'foreign_key:{e.id_column}' AS code FROM {typed} t "
+                   f"WHERE t.{q(e.type_column)} IS NOT NULL AND t.{q(e.id_column)} IS NOT NULL AND NOT EXISTS "
+                   f"(SELECT 1 FROM ({' UNION ALL '.join(parts)}) r WHERE r.ty = t.{q(e.type_column)} "
+                   f"AND r.k = t.{q(e.id_column)})")
+    return out
+
+
+def bad_row_parts(table: Table, source: str, source_types: dict[str, str] | None, d: Dialect,
+                  today: dt.date) -> list[str]:
+    """Queries of (``_row``, ``code``) whose union is every problem of the file: the row-local rules,
+    duplicate keys, then one anti-join per reference. Each is a narrow pass that reads only the columns
+    it checks; a row may appear in several (it is still one quarantined row)."""
+    typed = typed_relation(table, source, source_types, d)
+    parts = [p for p in [local_problems(table, source, source_types, d, today)] if p]
+    parts.append(duplicate_problems(table, typed))
+    parts.extend(reference_problems(table, typed))
+    return parts
 
 
 def quarantine_select(table: Table, bad: str, source: str, d: Dialect, batch_id: str,
@@ -258,7 +279,7 @@ def quarantine_select(table: Table, bad: str, source: str, d: Dialect, batch_id:
         msg.append(f"WHEN 'foreign_key:{e.id_column}' THEN {lit(e.id_column + ': ')} || {raw(e.id_column)} || "
                    f"' not found in table ' || {raw(e.type_column)} || ' (warehouse or this batch)'")
     message = " ".join(msg) + " ELSE p.code END"
-    exploded = f"SELECT _row, {d.split('codes')} AS code FROM {bad}"
+    exploded = f"SELECT DISTINCT _row, {d.split('code')} AS code FROM {bad}"
     return (f"SELECT {lit(batch_id)}, {lit(table.name)}, p._row, {key}, "
             f"CASE WHEN p.code = 'duplicate_key' THEN {lit(','.join(table.primary_key))} "
             f"ELSE split_part(p.code, ':', 2) END, split_part(p.code, ':', 1), {message}, {whole} "

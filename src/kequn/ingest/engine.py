@@ -1,7 +1,7 @@
 """The small engine-specific part of loading: transactions, and how a file becomes a SQL relation.
 
-DuckDB reads the (UTF-8) file in place — ``read_csv`` / ``read_parquet`` with a 1-based ``_row``.
-PostgreSQL gets a temporary staging table (every column TEXT, ``_row`` an identity column) filled by
+DuckDB reads Parquet in place (``read_parquet`` with a 1-based ``_row``) and parses a (UTF-8) CSV once
+into a temporary staging table of text columns (``_row`` = data record number). PostgreSQL gets a temporary staging table (every column TEXT, ``_row`` an identity column) filled by
 ``COPY … FROM STDIN`` streamed from the file (Parquet is streamed through pyarrow as CSV batches).
 Everything else — the checks, quarantine, upsert — is the same generated SQL for both.
 """
@@ -66,9 +66,8 @@ class Engine:
             return self._duckdb_source(src)
         return self._pg_stage(src), None
 
-    def drop_source(self, src: SourceFile) -> None:
-        if self.kind == "postgres":
-            self.execute(f"DROP TABLE IF EXISTS {_stage_name(src)}")
+    def stage_name(self, src: SourceFile) -> str:
+        return _stage_name(src)
 
     def _duckdb_source(self, src: SourceFile) -> tuple[str, dict[str, str] | None]:
         path = lit(str(src.path))
@@ -77,9 +76,10 @@ class Engine:
             types = {r[0]: str(r[1]) for r in self.rows(f"DESCRIBE SELECT * FROM read_parquet({path})")}
             return rel, types
         columns = ", ".join(f"{lit(c)}: 'VARCHAR'" for c in src.columns)
-        rel = (f"(SELECT row_number() OVER () AS _row, * FROM read_csv({path}, header=true, delim=',', "
-               f"quote='\"', escape='\"', auto_detect=false, columns={{{columns}}}))")
-        return rel, None
+        name = _stage_name(src)
+        self.execute(f"CREATE TEMP TABLE {name} AS SELECT row_number() OVER () AS _row, * FROM read_csv({path}, "
+                     f"header=true, delim=',', quote='\"', escape='\"', auto_detect=false, columns={{{columns}}})")
+        return name, None
 
     def _pg_stage(self, src: SourceFile) -> str:
         name = _stage_name(src)

@@ -8,8 +8,9 @@ The batch id defaults to a hash of the files' contents, so loading the same file
 Per table (in reference order, so foreign keys see the rows of this batch's earlier tables):
 
 1. the file becomes a relation with a 1-based ``_row`` (``engine.Engine.source``);
-2. one pass casts every column and records the row-local problems (``checks.typed_select``);
-3. one more pass finds duplicate keys and foreign-key misses with anti-joins (``checks.bad_rows_select``);
+2. narrow passes find the bad rows (``checks.bad_row_parts``): one for the row-local rules (types,
+   required, enums, ranges, not in the future), one aggregate for duplicate keys, one anti-join per
+   foreign key — each reads only the columns it checks; only the (few) bad rows are materialised;
 4. each problem of a bad row goes to ``_quarantine``; rows whose key is already in the warehouse are
    replaced (upsert: the newer export wins); the good rows are inserted.
 """
@@ -158,13 +159,15 @@ def _load_batch(eng: Engine, batch_id: str, sources: list[SourceFile],
 
 def _load_table(eng: Engine, batch_id: str, src: SourceFile, today: dt.date) -> TableLoad:
     table, d = src.table, eng.dialect
-    typed, bad = q(f"_kq_typed_{table.name}"), q(f"_kq_bad_{table.name}")
+    bad = q(f"_kq_bad_{table.name}")
     source, types = eng.source(src)
     try:
-        eng.execute(f"CREATE TEMP TABLE {typed} AS {checks.typed_select(table, source, types, d, today)}")
-        eng.execute(f"CREATE TEMP TABLE {bad} AS {checks.bad_rows_select(table, typed)}")
-        read = int(eng.scalar(f"SELECT count(*) FROM {typed}"))
-        quarantined = int(eng.scalar(f"SELECT count(*) FROM {bad}"))
+        typed = checks.typed_relation(table, source, types, d)
+        eng.execute(f"CREATE TEMP TABLE {bad} (_row BIGINT, code {d.sql_type('string')})")
+        for part in checks.bad_row_parts(table, source, types, d, today):
+            eng.execute(f"INSERT INTO {bad} {part}")
+        read = int(eng.scalar(f"SELECT count(*) FROM {source} s"))
+        quarantined = int(eng.scalar(f"SELECT count(DISTINCT _row) FROM {bad}"))
         if quarantined:
             eng.execute(f"INSERT INTO _quarantine {checks.quarantine_select(table, bad, source, d, batch_id, types)}")
         if eng.scalar(f"SELECT count(*) FROM (SELECT 1 FROM {q(table.name)} LIMIT 1) x"):
@@ -176,12 +179,8 @@ def _load_table(eng: Engine, batch_id: str, src: SourceFile, today: dt.date) -> 
         raise LoadError(f"{src.original.name}: cannot be read or loaded: {_first_line(exc)}",
                         details=[{"file": src.original.name, "message": str(exc)}]) from None
     finally:
-        for name in (typed, bad):
-            _drop_quietly(eng, name)
-        try:
-            eng.drop_source(src)
-        except Exception:  # noqa: BLE001 - see _drop_quietly
-            pass
+        _drop_quietly(eng, bad)
+        _drop_quietly(eng, eng.stage_name(src))
     return TableLoad(table.name, src.original.name, read, read - quarantined, quarantined)
 
 
