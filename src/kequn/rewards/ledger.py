@@ -1,0 +1,372 @@
+"""The points ledger: double-entry, idempotent, never overdrawn, FIFO expiry by lot.
+
+Every posting moves a positive amount *from* one account *to* another of the same unit, so each posting
+balances by construction and the sum of all balances is always zero (system accounts such as
+``issuance`` and ``funding`` may go negative: they are where points and budgets come from). Customer,
+corporate and budget accounts never go negative: the code debits with ``… WHERE balance >= amount``
+and the database CHECK refuses an overdraft as a second line. Earned points form *lots* with an expiry;
+spending consumes the oldest-expiring lots first; the expiry run moves what is left of expired lots to
+the ``expiry`` (breakage) account.
+
+Every request carries an idempotency key: a retry with the same key and the same request returns the
+first response and posts nothing; the same key with a different request is a ``ConflictError``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from kequn.errors import ConflictError, NotFoundError, ValidationError
+from kequn.rewards.tables import point_account, point_entry, point_lot, point_txn
+
+#: system accounts: kind -> (unit, may go negative)
+SYSTEM_ACCOUNTS: dict[str, tuple[str, bool]] = {
+    "issuance": ("point", True),  # where earned points come from
+    "redemption": ("point", False),  # where redeemed points go
+    "expiry": ("point", False),  # breakage: points that expired unused
+    "funding": ("fen", True),  # where campaign money budgets come from
+    "reward_cost": ("fen", False),  # money spent on rewards
+}
+#: the ordinary account kind of each owner type
+OWNER_KIND = {"customer": "member", "enterprise": "corporate", "campaign": "budget"}
+
+
+class InsufficientBalance(ConflictError):
+    code = "insufficient_balance"
+
+
+@dataclass
+class PostingResult:
+    txn_id: int
+    key: str
+    kind: str
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    replayed: bool = False
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d.pop("replayed")
+        return json.dumps(d, ensure_ascii=False, sort_keys=True, default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> PostingResult:
+        return cls(**json.loads(text), replayed=True)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _aware(t: dt.datetime | None) -> dt.datetime | None:
+    if t is None:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+def _positive(amount: int, what: str = "amount") -> int:
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise ValidationError(f"{what} must be a positive whole number, got {amount!r}")
+    return amount
+
+
+class Ledger:
+    """The ledger over an ops-store Engine (SQLite or PostgreSQL, migrated to head)."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], dt.datetime] = _now) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    # ------------------------------------------------------------------ accounts
+    def account_id(self, conn: Connection, owner_type: str, owner_id: str, kind: str | None = None,
+                   unit: str = "point") -> int:
+        """Get or create an account (race-safe: insert-if-absent, then read)."""
+        if owner_type == "system":
+            if owner_id not in SYSTEM_ACCOUNTS:
+                raise NotFoundError(f"unknown system account {owner_id!r}")
+            unit, negative = SYSTEM_ACCOUNTS[owner_id]
+            kind = owner_id
+        else:
+            if owner_type not in OWNER_KIND:
+                raise ValidationError(f"owner type must be one of {sorted(OWNER_KIND)}, got {owner_type!r}")
+            kind = kind or OWNER_KIND[owner_type]
+            negative = False
+        where = sa.and_(point_account.c.owner_type == owner_type, point_account.c.owner_id == owner_id,
+                        point_account.c.kind == kind, point_account.c.unit == unit)
+        found = conn.execute(sa.select(point_account.c.id).where(where)).scalar()
+        if found is not None:
+            return int(found)
+        values = {"owner_type": owner_type, "owner_id": owner_id, "kind": kind, "unit": unit,
+                  "balance": 0, "allow_negative": int(negative)}
+        if conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        conn.execute(insert(point_account).values(**values).on_conflict_do_nothing())
+        return int(conn.execute(sa.select(point_account.c.id).where(where)).scalar_one())
+
+    def balance(self, owner_type: str, owner_id: str, kind: str | None = None, unit: str = "point") -> int:
+        with self.engine.connect() as conn:
+            kind = owner_id if owner_type == "system" else (kind or OWNER_KIND[owner_type])
+            value = conn.execute(sa.select(point_account.c.balance).where(
+                point_account.c.owner_type == owner_type, point_account.c.owner_id == owner_id,
+                point_account.c.kind == kind, point_account.c.unit == unit)).scalar()
+        return int(value or 0)
+
+    def available(self, owner_type: str, owner_id: str, at: dt.datetime | None = None) -> int:
+        """Points that can be spent now: what is left of lots not yet expired."""
+        at = _aware(at) or self.clock()
+        with self.engine.connect() as conn:
+            acc = conn.execute(sa.select(point_account.c.id).where(
+                point_account.c.owner_type == owner_type, point_account.c.owner_id == owner_id,
+                point_account.c.kind == OWNER_KIND[owner_type], point_account.c.unit == "point")).scalar()
+            if acc is None:
+                return 0
+            value = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(point_lot.c.remaining), 0)).where(
+                point_lot.c.account_id == acc, point_lot.c.remaining > 0,
+                sa.or_(point_lot.c.expires_at.is_(None), point_lot.c.expires_at > at))).scalar()
+        return int(value or 0)
+
+    # ------------------------------------------------------------------ primitive moves
+    def _debit(self, conn: Connection, account: int, amount: int) -> None:
+        res = conn.execute(
+            point_account.update()
+            .where(point_account.c.id == account,
+                   sa.or_(point_account.c.allow_negative == 1, point_account.c.balance >= amount))
+            .values(balance=point_account.c.balance - amount)
+        )
+        if res.rowcount != 1:
+            have = conn.execute(sa.select(point_account.c.balance).where(point_account.c.id == account)).scalar()
+            raise InsufficientBalance(f"account {account} has {have}, needs {amount}")
+
+    def _credit(self, conn: Connection, account: int, amount: int) -> None:
+        conn.execute(point_account.update().where(point_account.c.id == account)
+                     .values(balance=point_account.c.balance + amount))
+
+    def _move(self, conn: Connection, txn: int, src: int, dst: int, amount: int,
+              lot: int | None = None) -> dict[str, Any]:
+        self._debit(conn, src, amount)
+        self._credit(conn, dst, amount)
+        conn.execute(point_entry.insert().values(txn_id=txn, from_account_id=src, to_account_id=dst,
+                                                 amount=amount, lot_id=lot))
+        return {"from": src, "to": dst, "amount": amount, "lot": lot}
+
+    def _new_lot(self, conn: Connection, txn: int, account: int, amount: int,
+                 expires_at: dt.datetime | None) -> int:
+        res = conn.execute(point_lot.insert().values(
+            account_id=account, txn_id=txn, original=amount, remaining=amount, earned_at=self.clock(),
+            expires_at=_aware(expires_at)).returning(point_lot.c.id))
+        return int(res.scalar_one())
+
+    def _take_lots(self, conn: Connection, account: int, amount: int) -> list[tuple[int, int, Any]]:
+        """Consume ``amount`` from the account's unexpired lots, oldest expiry first."""
+        now = self.clock()
+        rows = conn.execute(
+            sa.select(point_lot.c.id, point_lot.c.remaining, point_lot.c.expires_at)
+            .where(point_lot.c.account_id == account, point_lot.c.remaining > 0,
+                   sa.or_(point_lot.c.expires_at.is_(None), point_lot.c.expires_at > now))
+            .order_by(sa.case((point_lot.c.expires_at.is_(None), 1), else_=0), point_lot.c.expires_at,
+                      point_lot.c.id)
+            .with_for_update()
+        ).all()
+        taken, need = [], amount
+        for lot_id, remaining, expires_at in rows:
+            if need == 0:
+                break
+            take = min(need, int(remaining))
+            res = conn.execute(point_lot.update()
+                               .where(point_lot.c.id == lot_id, point_lot.c.remaining >= take)
+                               .values(remaining=point_lot.c.remaining - take))
+            if res.rowcount != 1:  # pragma: no cover - guarded by the row lock
+                raise InsufficientBalance(f"lot {lot_id} changed underneath")
+            taken.append((int(lot_id), take, expires_at))
+            need -= take
+        if need:
+            raise InsufficientBalance(f"only {amount - need} unexpired points available, needs {amount}")
+        return taken
+
+    # ------------------------------------------------------------------ the idempotent envelope
+    def post(self, key: str, kind: str, request: dict[str, Any], actor: str,
+             body: Callable[[Connection, int], tuple[list[dict[str, Any]], dict[str, Any]]]) -> PostingResult:
+        """Run ``body`` inside one database transaction under idempotency key ``key``."""
+        if not key or len(key) > 200:
+            raise ValidationError("an idempotency key of 1–200 characters is required")
+        digest = hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
+        replay = self._replay(key, digest)
+        if replay:
+            return replay
+        try:
+            with self.engine.begin() as conn:
+                txn = int(conn.execute(point_txn.insert().values(
+                    idempotency_key=key, kind=kind, actor=actor, request_hash=digest,
+                    memo=request.get("memo"), reverses_txn_id=request.get("reverses_txn_id"),
+                    created_at=self.clock()).returning(point_txn.c.id)).scalar_one())
+                entries, details = body(conn, txn)
+                result = PostingResult(txn, key, kind, entries, details)
+                conn.execute(point_txn.update().where(point_txn.c.id == txn).values(response=result.to_json()))
+            return result
+        except IntegrityError:
+            replay = self._replay(key, digest)  # a concurrent request with the same key won the race
+            if replay:
+                return replay
+            raise
+
+    def _replay(self, key: str, digest: str) -> PostingResult | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(point_txn.c.request_hash, point_txn.c.response)
+                               .where(point_txn.c.idempotency_key == key)).first()
+        if row is None:
+            return None
+        if row.request_hash != digest:
+            raise ConflictError(f"idempotency key {key!r} was already used for a different request")
+        return PostingResult.from_json(row.response)
+
+    # ------------------------------------------------------------------ operations
+    def earn(self, key: str, owner_id: str, points: int, *, owner_type: str = "customer",
+             expires_at: dt.datetime | None = None, actor: str = "system", memo: str | None = None) -> PostingResult:
+        """Issue points to a customer (or an enterprise's corporate account) as a new lot."""
+        _positive(points, "points")
+        req = {"op": "earn", "owner": [owner_type, owner_id], "points": points,
+               "expires_at": _aware(expires_at), "memo": memo}
+
+        def body(conn: Connection, txn: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+            dst = self.account_id(conn, owner_type, owner_id)
+            lot = self._new_lot(conn, txn, dst, points, expires_at)
+            return [self._move(conn, txn, self.account_id(conn, "system", "issuance"), dst, points, lot)], {"lot": lot}
+
+        return self.post(key, "earn", req, actor, body)
+
+    def fund(self, key: str, campaign_id: str, amount: int, *, unit: str = "fen", actor: str = "system") -> PostingResult:
+        """Fund a campaign budget: money (fen) from ``funding`` or points from ``issuance``."""
+        _positive(amount)
+        source = {"fen": "funding", "point": "issuance"}.get(unit)
+        if source is None:
+            raise ValidationError(f"unit must be 'fen' or 'point', got {unit!r}")
+        req = {"op": "fund", "campaign": campaign_id, "amount": amount, "unit": unit}
+
+        def body(conn: Connection, txn: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+            dst = self.account_id(conn, "campaign", campaign_id, unit=unit)
+            return [self._move(conn, txn, self.account_id(conn, "system", source), dst, amount)], {}
+
+        return self.post(key, "fund", req, actor, body)
+
+    def award(self, key: str, campaign_id: str, customer_id: str, points: int, *,
+              expires_at: dt.datetime | None = None, actor: str = "system") -> PostingResult:
+        """Give a customer points out of a campaign's point budget (never beyond the budget)."""
+        _positive(points, "points")
+        req = {"op": "award", "campaign": campaign_id, "customer": customer_id, "points": points,
+               "expires_at": _aware(expires_at)}
+
+        def body(conn: Connection, txn: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+            src = self.account_id(conn, "campaign", campaign_id, unit="point")
+            dst = self.account_id(conn, "customer", customer_id)
+            lot = self._new_lot(conn, txn, dst, points, expires_at)
+            return [self._move(conn, txn, src, dst, points, lot)], {"lot": lot}
+
+        return self.post(key, "award", req, actor, body)
+
+    def spend(self, conn: Connection, txn: int, owner_type: str, owner_id: str, points: int,
+              sink: int) -> list[dict[str, Any]]:
+        """Move ``points`` out of an owner's account lot by lot (FIFO) into ``sink`` (inside a posting)."""
+        src = self.account_id(conn, owner_type, owner_id)
+        # lock the account row first, so concurrent spenders of one account queue here (PostgreSQL)
+        conn.execute(sa.select(point_account.c.id).where(point_account.c.id == src).with_for_update())
+        entries = []
+        for lot, take, _exp in self._take_lots(conn, src, points):
+            entries.append(self._move(conn, txn, src, sink, take, lot))
+        return entries
+
+    def transfer(self, key: str, enterprise_id: str, customer_id: str, points: int, *,
+                 expires_at: dt.datetime | None = None, actor: str = "system") -> PostingResult:
+        """Corporate points (乐豆): an enterprise gives points to an employee; the employee gets a new lot."""
+        _positive(points, "points")
+        req = {"op": "transfer", "from": enterprise_id, "to": customer_id, "points": points,
+               "expires_at": _aware(expires_at)}
+
+        def body(conn: Connection, txn: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+            dst = self.account_id(conn, "customer", customer_id)
+            entries = self.spend(conn, txn, "enterprise", enterprise_id, points, dst)
+            lot = self._new_lot(conn, txn, dst, points, expires_at)
+            return entries, {"lot": lot}
+
+        return self.post(key, "transfer", req, actor, body)
+
+    def expire(self, key: str, at: dt.datetime | None = None, *, actor: str = "system") -> PostingResult:
+        """Move what is left of every lot expired by ``at`` to the expiry (breakage) account."""
+        at = _aware(at) or self.clock()
+        req = {"op": "expire", "at": at}
+
+        def body(conn: Connection, txn: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+            sink = self.account_id(conn, "system", "expiry")
+            lots = conn.execute(
+                sa.select(point_lot.c.id, point_lot.c.account_id, point_lot.c.remaining)
+                .where(point_lot.c.remaining > 0, point_lot.c.expires_at.is_not(None),
+                       point_lot.c.expires_at <= at)
+                .order_by(point_lot.c.account_id, point_lot.c.id).with_for_update()).all()
+            entries = []
+            for lot_id, account, remaining in lots:
+                conn.execute(point_lot.update().where(point_lot.c.id == lot_id).values(remaining=0))
+                entries.append(self._move(conn, txn, int(account), sink, int(remaining), int(lot_id)))
+            return entries, {"lots_expired": len(lots), "points_expired": sum(int(r) for *_x, r in lots)}
+
+        return self.post(key, "expire", req, actor, body)
+
+    # ------------------------------------------------------------------ reading
+    def statement(self, owner_type: str, owner_id: str) -> list[dict[str, Any]]:
+        """Every posting touching the owner's account, oldest first, with the running balance."""
+        with self.engine.connect() as conn:
+            acc = conn.execute(sa.select(point_account.c.id).where(
+                point_account.c.owner_type == owner_type, point_account.c.owner_id == owner_id,
+                point_account.c.kind == OWNER_KIND.get(owner_type, owner_id))).scalar()
+            if acc is None:
+                return []
+            rows = conn.execute(
+                sa.select(point_entry.c.id, point_txn.c.kind, point_txn.c.idempotency_key, point_txn.c.memo,
+                          point_entry.c.from_account_id, point_entry.c.amount, point_entry.c.lot_id,
+                          point_txn.c.created_at)
+                .join(point_txn, point_txn.c.id == point_entry.c.txn_id)
+                .where(sa.or_(point_entry.c.from_account_id == acc, point_entry.c.to_account_id == acc))
+                .order_by(point_entry.c.id)).all()
+        running, out = 0, []
+        for r in rows:
+            delta = -int(r.amount) if r.from_account_id == acc else int(r.amount)
+            running += delta
+            out.append({"entry": r.id, "kind": r.kind, "key": r.idempotency_key, "memo": r.memo,
+                        "change": delta, "balance": running, "lot": r.lot_id, "at": r.created_at})
+        return out
+
+    def verify(self) -> list[str]:
+        """Check the ledger's invariants; returns the problems found (empty = healthy)."""
+        problems = []
+        with self.engine.connect() as conn:
+            for unit, total in conn.execute(sa.select(point_account.c.unit, sa.func.sum(point_account.c.balance))
+                                            .group_by(point_account.c.unit)):
+                if int(total) != 0:
+                    problems.append(f"balances in {unit} sum to {total}, not 0")
+            inflow = sa.select(point_entry.c.to_account_id.label("a"), point_entry.c.amount.label("v"))
+            outflow = sa.select(point_entry.c.from_account_id.label("a"), (-point_entry.c.amount).label("v"))
+            flows = sa.union_all(inflow, outflow).subquery()
+            sums = dict(conn.execute(sa.select(flows.c.a, sa.func.sum(flows.c.v)).group_by(flows.c.a)).all())
+            for acc, bal, neg in conn.execute(sa.select(point_account.c.id, point_account.c.balance,
+                                                        point_account.c.allow_negative)):
+                if int(sums.get(acc, 0)) != int(bal):
+                    problems.append(f"account {acc}: balance {bal} but entries sum to {sums.get(acc, 0)}")
+                if not neg and bal < 0:
+                    problems.append(f"account {acc} is negative: {bal}")
+            lots = dict(conn.execute(sa.select(point_lot.c.account_id, sa.func.sum(point_lot.c.remaining))
+                                     .group_by(point_lot.c.account_id)).all())
+            for acc, kind, bal in conn.execute(sa.select(point_account.c.id, point_account.c.kind,
+                                                         point_account.c.balance)
+                                               .where(point_account.c.kind.in_(("member", "corporate")))):
+                if int(lots.get(acc, 0)) != int(bal):
+                    problems.append(f"{kind} account {acc}: balance {bal} but lots hold {lots.get(acc, 0)}")
+        return problems
