@@ -206,7 +206,7 @@ def allocate(candidates: Sequence[Candidate], budget: Decimal) -> Allocation:
     steps.sort(key=lambda s: (-s[0], s[1]))
     holding: dict[str, Candidate] = {}
     spent = Decimal(0)
-    for _ratio_, _o, c, prev in steps:
+    for *_, c, prev in steps:
         current = holding.get(c.customer_id)
         if current is not prev:
             continue  # an upgrade only applies on top of the step before it
