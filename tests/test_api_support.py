@@ -71,20 +71,42 @@ def settings(**kw: Any) -> Any:
     return Settings(secret_key=kw.pop("secret_key", SECRET), demo=kw.pop("demo", False), **kw)
 
 
+_TEMPLATES: dict[str, Path] = {}
+
+
+def _fresh_copy(kind: str, dest: Path) -> Path:
+    """Build the bank (or the migrated ops store with users) once per process; copy it for each test."""
+    import shutil
+    import tempfile
+
+    if kind not in _TEMPLATES:
+        src = Path(tempfile.mkdtemp(prefix="kequn-console-")) / dest.name
+        if kind == "wh":
+            build_warehouse(src).close()
+        else:
+            engine = build_opstore(src)
+            add_users(engine)
+            engine.dispose()
+        _TEMPLATES[kind] = src
+    shutil.copy(_TEMPLATES[kind], dest)
+    return dest
+
+
 def make_app(tmp_path: Path, **kw: Any) -> tuple[Any, Any, Any]:
     """(app, warehouse, ops engine) over a fresh bank with one user per role."""
     from kequn.api import create_app
+    from kequn.opstore import engine_for
+    from kequn.warehouse import connect
 
-    wh = build_warehouse(tmp_path / "wh.duckdb")
-    engine = build_opstore(tmp_path / "ops.sqlite")
-    add_users(engine)
+    wh = connect(f"duckdb:///{_fresh_copy('wh', tmp_path / 'wh.duckdb')}")
+    engine = engine_for(f"sqlite:///{_fresh_copy('ops', tmp_path / 'ops.sqlite')}")
     return create_app(settings(), warehouse=wh, opstore=engine, **kw), wh, engine
 
 
 def login(client: Any, username: str, password: str = PASSWORD) -> str:
     """Log in through the form (with its CSRF cookie); returns the session's CSRF token."""
     page = client.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    token = re.search(r'id="login-csrf" value="([^"]+)"', page.text).group(1)
     r = client.post("/login", data={"username": username, "password": password, "csrf_token": token},
                     follow_redirects=False)
     assert r.status_code == 303, r.text[:500]

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kequn import __version__
 from kequn.api.deps import AppState, check_csrf, enforce
+from kequn.api.rules import check_rules
 from kequn.errors import AuthenticationError, KequnError
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -65,6 +66,7 @@ def create_app(settings: Any, *, warehouse: Any = None, opstore: Any = None, sso
     _routes(app)
     _errors(app)
     _middleware(app)
+    check_rules(app)
     return app
 
 

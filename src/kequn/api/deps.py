@@ -70,6 +70,9 @@ async def check_csrf(request: Request) -> None:
     principal = getattr(request.state, "principal", None)
     if request.method not in UNSAFE or principal is None or principal.via != "session":
         return
+    rule = rule_for(request.method, getattr(request.scope.get("route"), "path", ""))
+    if rule is not None and rule.permission == PUBLIC:
+        return  # the login form carries its own pre-session CSRF token
     sent = request.headers.get(auth.CSRF_HEADER)
     if sent is None and request.headers.get("content-type", "").startswith(
             ("application/x-www-form-urlencoded", "multipart/form-data")):

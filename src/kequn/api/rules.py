@@ -71,3 +71,26 @@ RULES: Final[dict[tuple[str, str], Rule]] = {
 
 def rule_for(method: str, path: str) -> Rule | None:
     return RULES.get(("GET" if method == "HEAD" else method, path))
+
+
+def routes_of(app: object) -> list[tuple[str, str]]:
+    """Every (method, path) the app serves, mounts as ("GET", prefix) — through included routers too."""
+    from fastapi.routing import iter_route_contexts
+    from starlette.routing import Mount
+
+    out = []
+    for ctx in iter_route_contexts(app.router.routes):  # type: ignore[attr-defined]
+        if isinstance(ctx.original_route, Mount):
+            out.append(("GET", ctx.original_route.path))
+        elif ctx.path:
+            out += [(m, ctx.path) for m in sorted(ctx.methods or ()) if m != "HEAD"]
+    return out
+
+
+def check_rules(app: object) -> None:
+    """Refuse to start when a route has no rule (ConfigError lists each one)."""
+    from kequn.errors import ConfigError
+
+    missing = [{"route": f"{m} {p}"} for m, p in routes_of(app) if rule_for(m, p) is None]
+    if missing:
+        raise ConfigError(f"{len(missing)} route(s) have no authorization rule in kequn.api.rules", details=missing)
