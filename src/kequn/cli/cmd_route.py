@@ -229,15 +229,9 @@ def ladder_approve(
     request_id: Annotated[int, typer.Argument()],
     checker: Annotated[str, typer.Option("--checker", help="Who approves (not the maker).")],
 ) -> None:
-    from kequn.errors import ConflictError
-    from kequn.opstore import approvals
-    from kequn.routing.ladder import KIND
-    from kequn.routing.service import SPLIT_KIND
+    from kequn.routing import ladder
 
-    engine = _engine()
-    if approvals.get(engine, request_id).kind not in (KIND, SPLIT_KIND):
-        raise ConflictError(f"change request {request_id} is not a loan ladder or split")
-    req = approvals.approve(engine, request_id, checker)
+    req = ladder.approve(_engine(), request_id, checker)
     _out(ctx).result({"request_id": req.id, "target": req.target, "status": req.status},
                      human=f"approved {req.target} (change request {req.id}) by {checker}")
 

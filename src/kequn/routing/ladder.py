@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from sqlalchemy.engine import Engine
 
 KIND = "loan_ladder"
+SPLIT_KIND = "loan_ladder_split"  # champion/challenger split of a ladder, approved like the ladder itself
 CATALOG_DIR = Path(__file__).resolve().parents[1] / "catalog" / "loan_ladder"
 DEFAULT_LADDER = CATALOG_DIR / "main.yaml"
 
@@ -86,8 +87,8 @@ def approve(engine: Engine, request_id: int, checker: str) -> Any:
     from kequn.opstore import approvals
 
     req = approvals.get(engine, request_id)
-    if req.kind != KIND:
-        raise ConflictError(f"change request {request_id} is a {req.kind}, not a loan ladder")
+    if req.kind not in (KIND, SPLIT_KIND):
+        raise ConflictError(f"change request {request_id} is a {req.kind}, not a loan ladder or split")
     return approvals.approve(engine, request_id, checker)
 
 
@@ -142,5 +143,5 @@ def history(engine: Engine, ladder_id: str = "main") -> list[dict[str, Any]]:
         return [dict(r) for r in conn.execute(q).mappings().all()]
 
 
-__all__ = ["DEFAULT_LADDER", "KIND", "approve", "approved", "compiled_from_payload", "history",
+__all__ = ["DEFAULT_LADDER", "KIND", "SPLIT_KIND", "approve", "approved", "compiled_from_payload", "history",
            "ladder_payload", "load_ladder_file", "parse_ladder", "submit", "version_of"]

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from kequn.models.pd import PDModel
 
-SPLIT_KIND = "loan_ladder_split"
+SPLIT_KIND = ladders.SPLIT_KIND
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,163 @@
+"""Decision log, review queue, leads, maker-checker ladder versions, replay and the champion/challenger
+split — on real SQLite and real PostgreSQL."""
+
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
+
+from kequn.domain.loans import Application
+from kequn.errors import ConflictError, PermissionDenied, ValidationError
+from kequn.opstore import audit, engine_for, migrate
+from kequn.routing import ladder, service, store
+from kequn.routing.replay import assign_arm
+
+BASE = dict(application_id="A1", customer_id="C1", branch_id="B01", applied_on="2026-11-28", channel="app",
+            age=35, monthly_income="12000", amount_requested="100000", term_months=24, region="430104",
+            risk_grade="B")
+
+
+def app(**over) -> Application:
+    return Application.model_validate({**BASE, **over})
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ops.sqlite'}"
+    else:
+        url = request.getfixturevalue("pg_url").replace("postgresql://", "postgresql+psycopg://")
+    eng = engine_for(url)
+    migrate(eng)
+    yield eng
+    eng.dispose()
+
+
+def approve_ladder(engine, spec, maker="maker_li", checker="checker_wang"):
+    req = ladder.submit(engine, spec, maker)
+    return ladder.approve(engine, req.id, checker)
+
+
+def test_no_approved_ladder_refuses_to_route(engine):
+    with pytest.raises(ConflictError, match="no approved version"):
+        service.route_application(engine, app())
+    ladder.submit(engine, ladder.load_ladder_file(ladder.DEFAULT_LADDER), "maker_li")  # a draft is not enough
+    with pytest.raises(ConflictError):
+        service.route_application(engine, app())
+
+
+def test_maker_cannot_approve_own_ladder(engine):
+    req = ladder.submit(engine, ladder.load_ladder_file(ladder.DEFAULT_LADDER), "maker_li")
+    with pytest.raises(PermissionDenied):
+        ladder.approve(engine, req.id, "maker_li")
+
+
+def test_decision_is_stored_with_versions_codes_and_trail(engine):
+    approve_ladder(engine, ladder.load_ladder_file(ladder.DEFAULT_LADDER))
+    routed = service.route_application(engine, app(tags={"payroll_customer": True}, payroll_months=12))
+    stored = store.get_decision(engine, routed.decision_id)
+    assert (stored.ladder_id, stored.ladder_version, stored.model_version) == ("main", 1, "declared")
+    assert stored.outcome == "offer" and stored.product_id == "salary_loan"
+    assert Decimal(str(stored.apr)) == routed.decision.chosen.apr == Decimal("3.95")
+    assert stored.reason_codes == ["BEST_APR", "PRODUCT_SALARY_LOAN"]
+    assert stored.application["monthly_income"] == "12000"
+    assert len(stored.trail["trail"]) == 10 and stored.arm == "champion"
+
+
+def test_decision_log_is_append_only_in_the_database(engine):
+    approve_ladder(engine, ladder.load_ladder_file(ladder.DEFAULT_LADDER))
+    did = service.route_application(engine, app()).decision_id
+    for stmt in (sa.text("UPDATE loan_decision SET outcome = 'declined' WHERE id = :i"),
+                 sa.text("DELETE FROM loan_decision WHERE id = :i")):
+        with pytest.raises(DBAPIError), engine.begin() as conn:
+            conn.execute(stmt, {"i": did})
+    assert store.get_decision(engine, did).outcome != "declined"
+
+
+def test_branch_only_product_creates_a_lead_for_the_customers_branch(engine):
+    approve_ladder(engine, ladder.load_ladder_file(ladder.DEFAULT_LADDER))
+    routed = service.route_application(engine, app(branch_id="B0731", tags={"owns_property_in_region": True}))
+    assert routed.decision.outcome == "lead" and routed.decision.chosen.product_id == "property_backed_loan"
+    leads = store.leads(engine, "B0731")
+    assert [(x["decision_id"], x["product_id"], x["status"]) for x in leads] == \
+        [(routed.decision_id, "property_backed_loan", "open")]
+    service.route_application(engine, app(application_id="A2"))  # an online offer makes no lead
+    assert len(store.leads(engine)) == 1
+
+
+def test_review_queue_request_decide_and_audit(engine):
+    approve_ladder(engine, ladder.load_ladder_file(ladder.DEFAULT_LADDER))
+    did = service.route_application(engine, app(age=70)).decision_id
+    assert store.get_decision(engine, did).outcome == "declined"
+    with pytest.raises(ValidationError):
+        store.request_review(engine, did, "C1", "  ")
+    rid = store.request_review(engine, did, "C1", "我的收入足够，希望人工复核")
+    with pytest.raises(ConflictError, match="already has open review"):
+        store.request_review(engine, did, "C1", "again")
+    assert [r["id"] for r in store.reviews(engine)] == [rid]
+    with pytest.raises(PermissionDenied):
+        store.decide_review(engine, rid, "C1", "overturned", "self review")
+    row = store.decide_review(engine, rid, "reviewer_zhao", "upheld", "年龄超出全部产品准入范围，维持原决定")
+    assert row["status"] == "upheld" and row["reviewer"] == "reviewer_zhao"
+    assert store.reviews(engine) == [] and len(store.reviews(engine, None)) == 1
+    with pytest.raises(ConflictError):
+        store.decide_review(engine, rid, "reviewer_qian", "overturned", "late")
+    actions = [e.action for e in audit.entries(engine, target=f"loan_decision:{did}")]
+    assert actions == ["loan_review.upheld", "loan_review.request"]
+
+
+def _v2(spec):
+    """Version 2: the salary loan also takes grade D, and its grade-B spread drops by 0.25 pp."""
+    raw = copy.deepcopy(ladder.ladder_payload(spec))
+    raw["version"] = 2
+    salary = next(p for p in raw["products"] if p["id"] == "salary_loan")
+    salary["pricing"]["spread_by_grade"].update({"B": "0.60", "D": "3.00"})
+    next(r for r in salary["rules"] if r["field"] == "risk_grade")["value"] = ["A", "B", "C", "D"]
+    return ladder.parse_ladder(raw)
+
+
+def test_replay_shows_what_a_draft_would_change_before_approval(engine):
+    v1 = ladder.load_ladder_file(ladder.DEFAULT_LADDER)
+    approve_ladder(engine, v1)
+    payroll = {"payroll_customer": True}
+    for i, (grade, income) in enumerate([("B", "12000"), ("D", "9000"), ("D", "9000"), ("B", "600")]):
+        service.route_application(engine, app(application_id=f"R{i}", risk_grade=grade, monthly_income=income,
+                                              payroll_months=12, tags=payroll, age=30))
+    ladder.submit(engine, _v2(v1), "maker_li")  # draft, not approved
+    report = service.replay_version(engine, 2)
+    assert (report.baseline.ladder_version, report.candidate.ladder_version) == (1, 2)
+    assert report.baseline.n == report.candidate.n == 4
+    assert report.candidate.approval_rate >= report.baseline.approval_rate
+    changed = {c.application_id: c for c in report.changes}
+    assert changed["R0"].before == changed["R0"].after == "salary_loan"
+    assert changed["R0"].after_apr == changed["R0"].before_apr - Decimal("0.25")
+    assert changed["R1"].before != "salary_loan" and changed["R1"].after == "salary_loan"
+    assert "R3" not in changed  # limit 600 × 15 below the salary loan minimum: declined in both versions
+    assert report.candidate.volume["salary_loan"][0] == report.baseline.volume["salary_loan"][0] + 2
+    assert ladder.approved(engine).version == 1  # replay approved nothing
+
+
+def test_champion_challenger_split_is_sticky_and_needs_approval(engine):
+    v1 = ladder.load_ladder_file(ladder.DEFAULT_LADDER)
+    approve_ladder(engine, v1)
+    draft = ladder.submit(engine, _v2(v1), "maker_li")
+    with pytest.raises(ConflictError, match="not approved"):
+        service.submit_split(engine, "main", 2, 0.3, "maker_li")  # only an approved version may challenge
+    ladder.approve(engine, draft.id, "checker_wang")
+    # approving v2 made it the champion; a split sends a share to a challenger: here v1 challenges v2
+    req = service.submit_split(engine, "main", 1, 0.3, "maker_li")
+    assert service.split(engine, "main") is None  # not yet approved
+    ladder.approve(engine, req.id, "checker_wang")
+    arms = {}
+    for i in range(40):
+        r = service.route_application(engine, app(application_id=f"S{i}"))
+        arms[f"S{i}"] = r.arm
+        assert r.decision.ladder_version == (1 if r.arm == "challenger" else 2)
+        assert r.arm == assign_arm(f"S{i}", 0.3, "main")
+    assert 0 < sum(a == "challenger" for a in arms.values()) < 40
+    again = service.route_application(engine, app(application_id="S7"))
+    assert again.arm == arms["S7"]  # sticky
