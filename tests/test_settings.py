@@ -74,6 +74,19 @@ def test_bad_settings_give_one_clear_config_error(clean, monkeypatch):
         get_settings()
 
 
+@pytest.mark.parametrize(("var", "value", "words"), [
+    ("KEQUN_TIMEZONE", "Asia/Beijing", "timezone: unknown time zone 'Asia/Beijing'"),
+    ("KEQUN_QUIET_HOURS_START", "9pm", "quiet_hours_start: '9pm' is not a local time HH:MM"),
+    ("KEQUN_QUIET_HOURS_END", "24:00", "quiet_hours_end: '24:00' is not a local time"),
+    ("KEQUN_THREADS", "-1", "threads: Input should be greater than or equal to 0"),
+])
+def test_values_are_checked_at_start(clean, monkeypatch, var, value, words):
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ConfigError) as info:
+        get_settings()
+    assert words in str(info.value)
+
+
 def test_every_setting_is_documented_and_every_documented_setting_exists():
     text = DOC.read_text(encoding="utf-8")
     missing = [name for name in Settings.model_fields

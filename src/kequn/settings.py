@@ -7,11 +7,12 @@ Defaults are the embedded stores in ``data/``: ``data/warehouse.duckdb`` and ``d
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -42,7 +43,25 @@ class Settings(BaseSettings):
     timezone: str = Field("Asia/Shanghai", description="The bank's local time zone.")
     quiet_hours_start: str = Field("21:00", description="No marketing contact from this local time …")
     quiet_hours_end: str = Field("08:00", description="… until this local time.")
-    threads: int = Field(0, description="Worker threads for the warehouse engine (0 = all cores).")
+    threads: int = Field(0, ge=0, description="Worker threads for the warehouse engine (0 = all cores).")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as Asia/Shanghai)") from None
+        return v
+
+    @field_validator("quiet_hours_start", "quiet_hours_end")
+    @classmethod
+    def _clock_time(cls, v: str) -> str:
+        if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", v):
+            raise ValueError(f"{v!r} is not a local time HH:MM (00:00–23:59)")
+        return v
 
     @classmethod
     def settings_customise_sources(
@@ -75,5 +94,6 @@ def get_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except PydanticValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+                             for e in exc.errors())
         raise ConfigError(f"invalid settings: {problems}") from None
