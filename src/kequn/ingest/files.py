@@ -23,6 +23,8 @@ from kequn.domain.datamodel import TABLES_BY_NAME, Table
 from kequn.errors import LoadError
 
 FORMATS = ("csv", "parquet")
+#: notes that may sit beside the data (a README of the export); anything else unknown is an error
+IGNORED_SUFFIXES = (".md",)
 CHUNK = 1 << 20
 BOM = codecs.BOM_UTF8
 
@@ -72,7 +74,7 @@ def discover(directory: Path, fmt: str | None) -> list[tuple[Table, Path, str]]:
     problems: list[dict[str, str]] = []
     seen: dict[str, Path] = {}
     for p in sorted(directory.iterdir()):
-        if p.name.startswith(".") or p.is_dir():
+        if p.name.startswith(".") or p.is_dir() or p.suffix.lower() in IGNORED_SUFFIXES:
             continue
         ext = p.suffix.lower().lstrip(".")
         if ext not in FORMATS:

@@ -160,8 +160,8 @@ def _load_batch(eng: Engine, batch_id: str, sources: list[SourceFile],
 def _load_table(eng: Engine, batch_id: str, src: SourceFile, today: dt.date) -> TableLoad:
     table, d = src.table, eng.dialect
     bad = q(f"_kq_bad_{table.name}")
-    source, types = eng.source(src)
     try:
+        source, types = eng.source(src)
         typed = checks.typed_relation(table, source, types, d)
         eng.execute(f"CREATE TEMP TABLE {bad} (_row BIGINT, code {d.sql_type('string')})")
         for part in checks.bad_row_parts(table, source, types, d, today):
