@@ -63,6 +63,8 @@ rules:
      description: {zh: 丁, en: d}}
   - {id: e, kind: referential, table: account, column: customer_id, parent_table: customer,
      parent_column: id, severity: blocking, description: {zh: 戊, en: e}}
+  - {id: g, kind: validity, table: loan, column: term_months, severity: warning, allowed: ['12'],
+     description: {zh: 庚, en: g}}
   - {id: f, kind: distribution_shift, table: programme, column: kind, window_days: 7, severity: warning,
      description: {zh: 己, en: f}}
 """
@@ -70,8 +72,8 @@ rules:
     got = {(d["rule"], d["field"]) for d in err.details}
     assert got == {("rule 'a'", "min|max"), ("rule 'b'", "pattern"), ("rule 'c'", "column"),
                    ("rule 'd'", "allowed|min|max|pattern"), ("rule 'e'", "parent_column"),
-                   ("rule 'f'", "time_column")}
-    assert "(and 5 more problem(s))" in str(err)
+                   ("rule 'f'", "time_column"), ("rule 'g'", "allowed")}
+    assert "(and 6 more problem(s))" in str(err)
     assert all(d["where"].endswith("my_rules.yaml") for d in err.details)
 
 

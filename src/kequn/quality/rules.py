@@ -95,6 +95,8 @@ class ValidityRule(_Rule):
         forms = [self.allowed is not None, self.min is not None or self.max is not None, self.pattern is not None]
         if sum(forms) != 1:
             raise _bad("allowed|min|max|pattern", "give exactly one of: allowed (enum), min/max (range), pattern (regular expression)")
+        if forms[0] and ctype != "string":
+            raise _bad("allowed", f"allowed (an enum of strings) needs a string column; {self.column!r} is {ctype}")
         if forms[1] and ctype not in NUMERIC_TYPES:
             raise _bad("min|max", f"min/max needs a numeric column; {self.column!r} is {ctype}")
         if self.min is not None and self.max is not None and self.min > self.max:
