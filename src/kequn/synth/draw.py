@@ -33,7 +33,7 @@ class DayPicker:
 
 
 def seconds(rng: np.random.Generator, n: int, hours: np.ndarray, night: np.ndarray | None = None,
-            p_night: float = 0.35) -> np.ndarray:
+            p_night: float = 0.25) -> np.ndarray:
     """Seconds after midnight from an hourly profile; rows flagged ``night`` often fall at 22:00–01:59."""
     h = rng.choice(24, n, p=hours / hours.sum())
     if night is not None:

@@ -61,7 +61,7 @@ class CustomerDynamics:
     def onset_hazard(self, m: Month) -> np.ndarray:
         cu, acc = self.cu, self.acc
         n_prod = acc.has.sum(axis=1) + acc.h_has.sum(axis=1)
-        logit = (-4.75 + cu.frailty + 1.2 * (1 - cu.engagement) - 0.8 * (cu.employer >= 0) - 0.25 * n_prod
+        logit = (-4.45 + cu.frailty + 1.2 * (1 - cu.engagement) - 0.8 * (cu.employer >= 0) - 0.25 * n_prod
                  + 0.4 * cu.new_citizen - 0.6 * (cu.rm >= 0) + 0.35 * (cu.age < 30) - 0.5 * acc.has[:, 4]
                  + 0.4 * m.is_festival_month() - 0.8 * self.sleeper)
         return sigmoid(logit)

@@ -202,5 +202,5 @@ class MerchantState:
     active_days: np.ndarray  # business days so far (for ramp-up)
 
 
-def merchant_state(me: Merchants) -> MerchantState:
-    return MerchantState(Phase(me.n), np.zeros(me.n, np.int64))
+def merchant_state(me: Merchants, window_start: int) -> MerchantState:
+    return MerchantState(Phase(me.n), np.maximum(0, window_start - me.onboard).astype(np.int64))

@@ -125,7 +125,7 @@ class TruthWriter:
 
 def campaign_history(rng: np.random.Generator, truth_dir: Path, truth_customers: Any, cu: Customers,
                      cs: ConsentState, months: list[Month], seed: int) -> dict:
-    """Legacy randomised campaigns, one per reward type (5% of consenting customers each, 50/50 arms)."""
+    """Legacy randomised campaigns, one per reward type (10% of consenting customers each, 50/50 arms)."""
     import pandas as pd
     import pyarrow as pa
 
@@ -139,7 +139,7 @@ def campaign_history(rng: np.random.Generator, truth_dir: Path, truth_customers:
         push = cs.in_force("marketing", "app_push", day) & cu.app_user
         date = np.datetime64(int(day), "D")
         alive = (cu.onboard < day) & (pd.isna(closed) | (closed > date))
-        pick = np.flatnonzero(alive & (sms | push) & (rng.random(cu.n) < 0.05))
+        pick = np.flatnonzero(alive & (sms | push) & (rng.random(cu.n) < 0.10))
         frames.append(pd.DataFrame({
             "customer_idx": pick, "offer": reward, "channel": np.where(push[pick], "app_push", "sms"),
             "day": day, "arm": np.where(rng.random(len(pick)) < 0.5, "treatment", "control"),

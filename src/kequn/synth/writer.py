@@ -137,7 +137,8 @@ class TableSink:
 
         cols = []
         for f, col in zip(self.schema, tbl.columns, strict=True):
-            cols.append(pc.strftime(col, format="%Y-%m-%d %H:%M:%S") if pa.types.is_timestamp(f.type) else col)
+            cols.append(pc.strftime(col.cast(pa.timestamp("s")), format="%Y-%m-%d %H:%M:%S")
+                        if pa.types.is_timestamp(f.type) else col)
         out = pa.Table.from_arrays(cols, schema=self._csv_schema)
         if self._writer is None:
             self._writer = pcsv.CSVWriter(self.path, self._csv_schema)
