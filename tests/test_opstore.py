@@ -104,3 +104,13 @@ def test_database_refuses_maker_as_checker_even_bypassing_the_service(engine):
         conn.execute(sa.text("UPDATE change_request SET status = 'approved', checker = maker, "
                              "decided_at = CURRENT_TIMESTAMP WHERE id = :i"), {"i": req.id})
     assert approvals.get(engine, req.id).status == "draft"
+
+
+def test_unreachable_or_unknown_stores_give_one_line_errors(tmp_path):
+    from kequn.errors import ConfigError, StoreError
+
+    with pytest.raises(ConfigError, match="unsupported ops-store URL 'mysql://x'"):
+        engine_for("mysql://x")
+    with pytest.raises(StoreError, match="upgrade to 'no_such_rev' failed") as info:
+        migrate(f"sqlite:///{tmp_path / 'ops.sqlite'}", "no_such_rev")
+    assert "\n" not in info.value.message

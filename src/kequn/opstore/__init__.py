@@ -91,8 +91,9 @@ def _run(url_or_engine: Any, action: str, revision: str) -> None:
     except ConfigError:
         raise
     except Exception as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise StoreError(f"ops store {engine.url.render_as_string(hide_password=True)}: {action} to "
-                         f"{revision!r} failed: {exc}") from exc
+                         f"{revision!r} failed: {reason}") from exc
     finally:
         if owned:
             engine.dispose()
