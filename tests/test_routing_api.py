@@ -99,7 +99,7 @@ def test_review_over_http(client):
     r = client.post(f"/api/loan-reviews/{rid}/decide",
                     json={"reviewer": "zhao", "status": "upheld", "note": "年龄超出准入范围"})
     assert r.status_code == 200 and r.json()["status"] == "upheld"
-    assert client.post(f"/api/loan-decisions/999999/review", json={"requested_by": "C1", "reason": "x"}
+    assert client.post("/api/loan-decisions/999999/review", json={"requested_by": "C1", "reason": "x"}
                        ).status_code == 404
 
 

@@ -115,7 +115,7 @@ class RuleSpec(_Frozen):
         if self.op == "between":
             if not (is_list and len(self.value) == 2):  # type: ignore[arg-type]
                 raise ValueError("op between needs a list [low, high]")
-            lo, hi = self.value  # type: ignore[misc]
+            lo, hi = self.value  # type: ignore[misc,str-unpack]
             if isinstance(lo, str) or isinstance(hi, str) or lo > hi:
                 raise ValueError(f"between needs numbers low ≤ high, got {self.value}")
         if self.op == "starts_with" and not all(isinstance(x, str) for x in self.value):  # type: ignore[union-attr]

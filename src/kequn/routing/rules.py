@@ -90,11 +90,11 @@ def _predicate(spec: RuleSpec) -> Callable[[Any], bool]:
     if spec.op in ("in", "not_in"):
         members = frozenset(v) if isinstance(v, list) else frozenset([v])
         return (lambda a: a in members) if spec.op == "in" else (lambda a: a not in members)
-    if isinstance(v, bool):
-        want = v
-        same = (lambda a: isinstance(a, bool) and a is want)
-    else:
-        same = (lambda a: not isinstance(a, bool) and a == v)
+    want_bool = isinstance(v, bool)
+
+    def same(a: Any) -> bool:  # a boolean rule wants a real boolean, a number rule never takes one
+        return (a is v) if want_bool else (not isinstance(a, bool) and a == v)
+
     return same if spec.op == "eq" else (lambda a: not same(a))
 
 
