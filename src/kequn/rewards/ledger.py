@@ -245,6 +245,31 @@ class Ledger:
 
         return self.post(key, "earn", req, actor, body)
 
+    def award_batch(self, key: str, campaign_id: str, awards: list[tuple[str, int]], *,
+                    expires_at: dt.datetime | None = None, actor: str = "system",
+                    progress: Callable[[int], None] | None = None) -> PostingResult:
+        """Give many customers points from one campaign budget as ONE posting: all or nothing. A crash
+        half-way leaves no award behind; a retry with the same key posts once."""
+        if not awards:
+            raise ValidationError("an award batch needs at least one (customer, points) pair")
+        for cust, pts in awards:
+            _positive(pts, f"points for {cust}")
+        req = {"op": "award_batch", "campaign": campaign_id, "awards": awards, "expires_at": _aware(expires_at)}
+
+        def body(conn: Connection, txn: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+            src = self.account_id(conn, "campaign", campaign_id, unit="point")
+            total = 0
+            for i, (cust, pts) in enumerate(awards, start=1):
+                dst = self.account_id(conn, "customer", cust)
+                lot = self._new_lot(conn, txn, dst, pts, expires_at)
+                self._move(conn, txn, src, dst, pts, lot)
+                total += pts
+                if progress and i % 100 == 0:
+                    progress(i)
+            return [], {"awards": len(awards), "points": total}
+
+        return self.post(key, "award", req, actor, body)
+
     def fund(self, key: str, campaign_id: str, amount: int, *, unit: str = "fen", actor: str = "system") -> PostingResult:
         """Fund a campaign budget: money (fen) from ``funding`` or points from ``issuance``."""
         _positive(amount)
