@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from test_segments_bank import AS_OF, CATEGORIES, build
 
 

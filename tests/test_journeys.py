@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
+
 from test_segments_bank import AS_OF, PREV, build
 
 

@@ -21,8 +21,8 @@ def _insert(wh: Any, table: str, rows: list[dict[str, Any]]) -> None:
     import ibis
     import pyarrow as pa
 
-    from kequn.warehouse.schema import ibis_schema
     from kequn.domain.datamodel import table as table_def
+    from kequn.warehouse.schema import ibis_schema
 
     schema = ibis_schema(table_def(table)).to_pyarrow()
     full = [{c: r.get(c) for c in schema.names} for r in rows]

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 import typer
-from test_segments_bank import AS_OF, build
 from typer.testing import CliRunner
+
+from test_segments_bank import AS_OF, build
 
 
 @pytest.fixture

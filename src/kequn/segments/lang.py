@@ -141,7 +141,8 @@ def _is_name_char(ch: str) -> bool:
 
 
 def _read_string(text: str, start: int) -> Token:
-    quote, i, out = text[start], start + 1, []
+    quote, i = text[start], start + 1
+    out: list[str] = []
     while i < len(text):
         ch = text[i]
         if ch == quote:
