@@ -31,6 +31,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kequn.cli.cmd_load",
     "kequn.cli.cmd_dq",
     "kequn.cli.cmd_tags",
+    "kequn.cli.cmd_segments",
+    "kequn.cli.cmd_route",
+    "kequn.cli.cmd_rewards",
+    "kequn.cli.cmd_serve",
     "kequn.cli.cmd_demo",
 )
 
