@@ -16,7 +16,7 @@ def test_version(capsys):
 
 
 def test_help_lists_commands():
-    out = subprocess.run([sys.executable, "-m", "kequn.cli.main", "--help"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "kequn", "--help"], capture_output=True, text=True)
     assert out.returncode == 0
     assert "Usage" in out.stdout
 
@@ -30,3 +30,8 @@ def test_error_tree_carries_codes():
 
 def test_unknown_command_is_a_usage_error(capsys):
     assert main(["no-such-command"]) == 2
+
+
+def test_typer_exit_code_is_returned():
+    # `kequn rewards` with no sub-command shows help and exits 2 (usage), not 0
+    assert main(["rewards", "no-such"]) == 2

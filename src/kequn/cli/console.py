@@ -88,3 +88,9 @@ class Console:
         for r in rows:
             t.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in cols))
         RichConsole(file=self.out, width=200, soft_wrap=True).print(t)
+
+
+def console(ctx: Any) -> Console:
+    """The console of the current invocation (commands call this with their ``typer.Context``)."""
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, Console) else Console()

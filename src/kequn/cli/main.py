@@ -57,10 +57,7 @@ def _root(
     ctx.obj = Console(json_mode=json_, debug=debug)
 
 
-def console(ctx: typer.Context) -> Console:
-    """The console of the current invocation (commands call this)."""
-    obj = ctx.find_root().obj
-    return obj if isinstance(obj, Console) else Console()
+from kequn.cli.console import console  # noqa: E402, F401  (re-exported: commands call kequn.cli.main.console)
 
 
 def _register_all() -> None:
@@ -79,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args
     json_mode = "--json" in args
     try:
-        app(args=args, standalone_mode=False)
+        rc = app(args=args, standalone_mode=False)  # returns typer.Exit's code instead of raising it
     except KequnError as exc:
         if debug:
             raise
@@ -107,8 +104,4 @@ def main(argv: list[str] | None = None) -> int:
             raise
         Console().error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
         return 70
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    return rc if isinstance(rc, int) else 0
