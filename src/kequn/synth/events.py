@@ -68,7 +68,7 @@ def month_events(rng: np.random.Generator, plan: MonthPlan, cu: Customers, cat: 
     day = np.where(near_pay, np.clip(plan.salary_day[c] - m.first_day, a_lo[rows], a_hi[rows]), day)
     sec = np.minimum(seconds(rng, k, HOURS_APP, cu.night_owl[c]), 86_000)
     add(c, day, sec, cat.login, ECH["app"], sess)
-    pages = rng.poisson(1.3, k)
+    pages = rng.poisson(1.0, k)
     prow = np.repeat(np.arange(k), pages)
     kp = len(prow)
     pc = c[prow]

@@ -144,7 +144,7 @@ def _write_txn(sink: TableSink, t: dict, m: Any, start: int, cp_dict: np.ndarray
     n = len(t["cust"])
     if n == 0:
         return start
-    order = np.lexsort((t["sec"], t["day"], t["cust"]))
+    order = np.argsort((t["cust"] << 27) + t["day"] * 86_400 + t["sec"], kind="stable")
     t = {k: v[order] for k, v in t.items()}
     ts = (m.first_day + t["day"]) * US_PER_DAY + t["sec"] * 1_000_000
     mer = t["mer"]
@@ -162,7 +162,7 @@ def _write_events(sink: TableSink, e: dict, m: Any, start: int, tps: list) -> in
     n = len(e["cust"])
     if n == 0:
         return start
-    order = np.lexsort((e["sec"], e["day"], e["cust"]))
+    order = np.argsort((e["cust"] << 27) + e["day"] * 86_400 + e["sec"], kind="stable")
     e = {k: v[order] for k, v in e.items()}
     ts = (m.first_day + e["day"]) * US_PER_DAY + e["sec"] * 1_000_000
     sess = e["session"]
