@@ -6,11 +6,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from test_tags_golden import GOLDEN, golden_warehouse, load_csv_dir
 
 from kequn.tags.approval import approved_ids
 from kequn.tags.catalog import default_catalog
 from kequn.tags.store import ENTITIES, compute, computed_dates, read_snapshot
+from test_tags_golden import GOLDEN, golden_warehouse, load_csv_dir
 
 D = dt.date(2024, 6, 30)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
-from kequn.tags.model import MONEY, AsOf, Group, TagDef, Tables, change, days_between, ratio
+from kequn.tags.model import MONEY, AsOf, Group, Tables, TagDef, change, days_between, ratio
 
 
 # ------------------------------------------------------------------ enterprise

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from kequn.tags.model import MONEY, AsOf, Group, TagDef, Tables, band, change, days_between, ratio
+from kequn.tags.model import MONEY, AsOf, Group, Tables, TagDef, band, change, days_between, ratio
 
 ASSET_KINDS = ("deposit", "time_deposit", "wealth")
 AGE_BANDS = ((25, "18-24"), (35, "25-34"), (45, "35-44"), (55, "45-54"), (65, "55-64"))

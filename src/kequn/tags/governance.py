@@ -88,34 +88,28 @@ def usage_index(tag_ids: list[str], roots: list[Path] | None = None) -> dict[str
     return found
 
 
-# ------------------------------------------------------------------ per-tag statistics
-def _value_key(col: ir.Value, spec: TagSpec) -> ir.StringValue:
-    return col.cast("string") if spec.value_type not in NUMERIC else col.cast("float64").cast("string")
+# ------------------------------------------------------------------ batched scans
+def _num(v: Any) -> float | None:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 4)
 
 
-def _top_values(t: ir.Table, tag: str, n: int = 5) -> list[tuple[Any, int]]:
-    c = t[tag]
-    df = t.filter(c.notnull()).group_by(v=c).aggregate(n=c.count()).order_by(ibis.desc("n"), "v").limit(n).execute()
-    return [(v, int(k)) for v, k in zip(df["v"], df["n"], strict=True)]
-
-
-def _numeric_summary(t: ir.Table, tags: list[str]) -> dict[str, dict[str, float | None]]:
+def _numeric_summary(t: ir.Table, tags: list[str]) -> dict[str, dict[str, Any]]:
+    """min / quartiles / max / mean and the deciles (bin edges) of every numeric tag, in one query."""
     if not tags:
         return {}
     aggs: dict[str, ir.Value] = {}
     for i, tag in enumerate(tags):
         x = t[tag].cast("float64")
         aggs.update({f"min{i}": x.min(), f"max{i}": x.max(), f"mean{i}": x.mean(),
-                     **{f"q{q}_{i}": x.quantile(q / 100) for q in (10, 25, 50, 75, 90)}})
+                     **{f"q{q}_{i}": x.quantile(q / 100) for q in (10, 20, 25, 30, 40, 50, 60, 70, 75, 80, 90)}})
     row = t.aggregate(**aggs).execute().iloc[0]
-
-    def f(v: Any) -> float | None:
-        return None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 4)
-
-    return {tag: {"min": f(row[f"min{i}"]), "p25": f(row[f"q25_{i}"]), "median": f(row[f"q50_{i}"]),
-                  "p75": f(row[f"q75_{i}"]), "max": f(row[f"max{i}"]), "mean": f(row[f"mean{i}"]),
-                  "deciles": [f(row[f"q{q}_{i}"]) for q in (10, 25, 50, 75, 90)]}
-            for i, tag in enumerate(tags)}
+    out = {}
+    for i, tag in enumerate(tags):
+        deciles = [_num(row[f"q{q}_{i}"]) for q in (10, 20, 30, 40, 50, 60, 70, 80, 90)]
+        out[tag] = {"min": _num(row[f"min{i}"]), "p25": _num(row[f"q25_{i}"]), "median": _num(row[f"q50_{i}"]),
+                    "p75": _num(row[f"q75_{i}"]), "max": _num(row[f"max{i}"]), "mean": _num(row[f"mean{i}"]),
+                    "edges": sorted({d for d in deciles if d is not None})}
+    return out
 
 
 def _counts(t: ir.Table, tags: list[str]) -> dict[str, tuple[int, int, int]]:
@@ -128,27 +122,36 @@ def _counts(t: ir.Table, tags: list[str]) -> dict[str, tuple[int, int, int]]:
     return {tag: (int(row["_rows"]), int(row[f"nn{i}"]), int(row[f"nd{i}"])) for i, tag in enumerate(tags)}
 
 
-# ------------------------------------------------------------------ bins, PSI, IV
-def _bin_expr(t: ir.Table, tag: str, spec: TagSpec, edges: list[float] | None) -> ir.StringValue:
-    c = t[tag]
-    if spec.value_type in NUMERIC and edges:
+def _bin_expr(c: ir.Value, edges: list[float] | None) -> ir.StringValue:
+    """A tag's bin: for numbers, which decile interval (by ``edges``); else the value itself."""
+    if edges is not None:
         x = c.cast("float64")
         cases = [(x <= e, f"b{i:02d}") for i, e in enumerate(edges)]
-        return ibis.ifelse(c.isnull(), "null", ibis.cases(*cases, else_=f"b{len(edges):02d}"))
+        binned = ibis.cases(*cases, else_=f"b{len(edges):02d}") if cases else ibis.literal("b00")
+        return ibis.ifelse(c.isnull(), "null", binned)
     return c.cast("string").fill_null("null")
 
 
-def _edges(t: ir.Table, tag: str) -> list[float]:
-    x = t[tag].cast("float64")
-    row = t.aggregate(**{f"q{q}": x.quantile(q / 10) for q in range(1, 10)}).execute().iloc[0]
-    vals = [float(v) for v in row if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    return sorted(set(vals))
+def _bin_counts(t: ir.Table, tags: list[str], edges: Mapping[str, list[float]], y: ir.BooleanValue | None = None
+                ) -> dict[str, dict[str, tuple[float, float]]]:
+    """{tag: {bin: (rows, rows with target true)}} for every tag in one query (unpivoted)."""
+    if not tags:
+        return {}
+    cols = {f"c{i}": _bin_expr(t[tag], edges.get(tag)) for i, tag in enumerate(tags)}
+    w = t.select(_y=(y.cast("int64") if y is not None else ibis.literal(0)), **cols)
+    if y is not None:
+        w = w.filter(w._y.notnull())
+    long = w.pivot_longer(list(cols), names_to="tag", values_to="bin")
+    df = long.group_by("tag", "bin").aggregate(n=long.count(), g=long._y.sum()).execute()
+    out: dict[str, dict[str, tuple[float, float]]] = {tag: {} for tag in tags}
+    for c, b, n, g in zip(df["tag"], df["bin"], df["n"], df["g"], strict=True):
+        out[tags[int(c[1:])]][str(b)] = (float(n), float(g or 0))
+    return out
 
 
-def _shares(t: ir.Table, b: ir.StringValue) -> dict[str, float]:
-    df = t.group_by(bin=b).aggregate(n=t.count()).execute()
-    total = float(df["n"].sum()) or 1.0
-    return {str(k): float(v) / total for k, v in zip(df["bin"], df["n"], strict=True)}
+def _shares(bins: Mapping[str, tuple[float, float]]) -> dict[str, float]:
+    total = sum(n for n, _ in bins.values()) or 1.0
+    return {k: n / total for k, (n, _) in bins.items()}
 
 
 def psi(expected: Mapping[str, float], actual: Mapping[str, float]) -> float:
@@ -186,20 +189,12 @@ def _target_expr(t: ir.Table, target: str, specs: Mapping[str, TagSpec]) -> tupl
     raise ValidationError(f"target {target!r} must be a flag or a number (a number is split at its median)")
 
 
-def _iv(t: ir.Table, tag: str, spec: TagSpec, y: ir.BooleanValue, edges: list[float] | None) -> float:
-    b = _bin_expr(t, tag, spec, edges)
-    df = t.filter(y.notnull()).group_by(bin=b).aggregate(g=y.cast("int64").sum(), n=t.count()).execute()
-    good = {str(k): float(g) for k, g in zip(df["bin"], df["g"], strict=True)}
-    bad = {str(k): float(n - g) for k, g, n in zip(df["bin"], df["g"], df["n"], strict=True)}
-    return information_value(good, bad)
-
-
 def redundant_pairs(t: ir.Table, tags: list[str], threshold: float = REDUNDANT_R) -> list[tuple[str, str, float]]:
     """Pairs of numeric tags with |Pearson r| ≥ ``threshold`` (one aggregate query)."""
     pairs = [(a, b) for i, a in enumerate(tags) for b in tags[i + 1:]]
     if not pairs:
         return []
-    aggs = {f"r{i}": t[a].cast("float64").corr(t[b].cast("float64")) for i, (a, b) in enumerate(pairs)}
+    aggs = {f"r{i}": t[a].cast("float64").corr(t[b].cast("float64"), how="pop") for i, (a, b) in enumerate(pairs)}
     row = t.aggregate(**aggs).execute().iloc[0]
     out = []
     for i, (a, b) in enumerate(pairs):
@@ -210,24 +205,34 @@ def redundant_pairs(t: ir.Table, tags: list[str], threshold: float = REDUNDANT_R
 
 
 # ------------------------------------------------------------------ the report
-def _stats(t: ir.Table, specs: Mapping[str, TagSpec], prev: ir.Table | None) -> list[TagStats]:
+def _stats(t: ir.Table, specs: Mapping[str, TagSpec], prev: ir.Table | None,
+           y: ir.BooleanValue | None) -> list[TagStats]:
     tags = [i for i in specs if i in t.columns]
     numeric = [i for i in tags if specs[i].value_type in NUMERIC]
     counts = _counts(t, tags)
     summary = _numeric_summary(t, numeric)
+    values = _bin_counts(t, tags, {}, None)  # raw value counts
+    drift: dict[str, float] = {}
+    if prev is not None:
+        common = [i for i in tags if i in prev.columns]
+        prev_edges = {k: v["edges"] for k, v in _numeric_summary(prev, [i for i in numeric if i in common]).items()}
+        before, after = _bin_counts(prev, common, prev_edges), _bin_counts(t, common, prev_edges)
+        drift = {i: psi(_shares(before[i]), _shares(after[i])) for i in common}
+    ivs: dict[str, float] = {}
+    if y is not None:
+        binned = _bin_counts(t, tags, {k: v["edges"] for k, v in summary.items()}, y)
+        ivs = {i: information_value({k: g for k, (n, g) in b.items()}, {k: n - g for k, (n, g) in b.items()})
+               for i, b in binned.items()}
     out = []
     for tag in tags:
         spec = specs[tag]
         rows, nonnull, distinct = counts[tag]
-        top = _top_values(t, tag)
+        top = sorted(((k, n) for k, (n, _) in values[tag].items() if k != "null"), key=lambda kv: (-kv[1], kv[0]))
         coverage = nonnull / rows if rows else 0.0
-        dist = summary.get(tag) or {"top": [(str(spec.label(v)), round(n / rows, 4)) for v, n in top]}
-        s = TagStats(tag, spec.name_zh, spec.value_type, round(coverage, 4), round(1 - coverage, 4), distinct,
-                     round(top[0][1] / rows, 4) if top and rows else 0.0, dist)
-        if prev is not None and tag in prev.columns and rows:
-            edges = _edges(prev, tag) if spec.value_type in NUMERIC else None
-            s.psi = psi(_shares(prev, _bin_expr(prev, tag, spec, edges)), _shares(t, _bin_expr(t, tag, spec, edges)))
-        out.append(s)
+        dist: dict[str, Any] = ({k: v for k, v in summary[tag].items() if k != "edges"} if tag in summary
+                                else {"top": [(str(spec.label(v)), round(n / rows, 4)) for v, n in top[:5]]})
+        out.append(TagStats(tag, spec.name_zh, spec.value_type, round(coverage, 4), round(1 - coverage, 4), distinct,
+                            round(top[0][1] / rows, 4) if top and rows else 0.0, dist, drift.get(tag), ivs.get(tag)))
     return out
 
 
@@ -268,16 +273,13 @@ def report(wh: Any, entity: str, specs: Mapping[str, TagSpec], *, as_of: dt.date
     earlier = [d for d in dates if d < as_of]
     prev = read_snapshot(wh, entity, earlier[-1]) if earlier else None
     ent_specs = {i: s for i, s in specs.items() if s.entity == entity and i in t.columns}
-    stats = _stats(t, ent_specs, prev)
+    y = _target_expr(t, target, specs)[0] if target else None
+    stats = _stats(t, ent_specs, prev, y)
     used = usage_index(list(ent_specs), usage_roots)
     for s in stats:
         s.usage = used.get(s.id, [])
-    if target:
-        y, _ = _target_expr(t, target, specs)
-        for s in stats:
-            if s.id != target:
-                spec = ent_specs[s.id]
-                s.iv = _iv(t, s.id, spec, y, _edges(t, s.id) if spec.value_type in NUMERIC else None)
+        if s.id == target:
+            s.iv = None  # a tag says everything about itself
     numeric = [s.id for s in stats if s.value_type in NUMERIC and s.coverage > 0 and s.distinct > 1]
     pairs = redundant_pairs(t, numeric)
     rows = int(t.count().execute())

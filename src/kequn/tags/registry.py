@@ -7,7 +7,7 @@ from types import MappingProxyType
 from typing import Any
 
 from kequn.tags import business, customer
-from kequn.tags.model import AsOf, Group, TagDef, Tables
+from kequn.tags.model import AsOf, Group, Tables, TagDef
 
 GROUPS: Mapping[str, Group] = MappingProxyType({g.name: g for g in (*customer.GROUPS, *business.GROUPS)})
 

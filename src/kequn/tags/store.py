@@ -78,27 +78,28 @@ def drop_table(wh: Any, name: str) -> None:
     wh.sql(f'DROP TABLE IF EXISTS "{name}"')
 
 
-def replace_table(wh: Any, name: str, obj: Any) -> None:
-    """Create table ``name`` from ``obj``, replacing any table of that name.
+def replace_table(wh: Any, name: str, select_sql: str) -> None:
+    """``CREATE TABLE name AS <select_sql>``, replacing any table of that name.
 
-    (Raw ``DROP``: with sqlglot 30.30 Ibis 12's ``drop_table`` and ``overwrite=True`` render
-    ``DROP TABLE IF EXISTS`` without the table name.)
+    (Raw SQL: with sqlglot 30.30 Ibis 12's ``drop_table`` and ``create_table(overwrite=True)`` render
+    ``DROP TABLE IF EXISTS`` without the table name; compiling once also halves Ibis's overhead.)
     """
     drop_table(wh, name)
-    wh.con.create_table(name, obj)
+    wh.sql(f'CREATE TABLE "{name}" AS {select_sql}')
 
 
 def _write_snapshot(wh: Any, entity: str, as_of: dt.date, tmp: str) -> None:
     snap = snapshot_table(entity)
     if not wh.has_table(snap):
-        wh.con.create_table(snap, wh.table(tmp))
+        wh.sql(f'CREATE TABLE "{snap}" AS SELECT * FROM "{tmp}"')
     else:
         _add_missing_columns(wh, snap, wh.table(tmp).schema())
-        wh.sql(f"DELETE FROM {snap} WHERE as_of = DATE '{as_of.isoformat()}'")
-        wh.con.insert(snap, wh.table(tmp))
+        cols = ", ".join(f'"{c}"' for c in wh.table(tmp).columns)
+        wh.sql(f"DELETE FROM \"{snap}\" WHERE as_of = DATE '{as_of.isoformat()}'")
+        wh.sql(f'INSERT INTO "{snap}" ({cols}) SELECT {cols} FROM "{tmp}"')
     latest = max(computed_dates(wh, entity) + [as_of])
     if as_of >= latest:
-        replace_table(wh, profile_table(entity), wh.table(tmp))
+        replace_table(wh, profile_table(entity), f'SELECT * FROM "{tmp}"')
 
 
 def _record_run(wh: Any, entity: str, as_of: dt.date, versions: Mapping[str, int], rows: int) -> None:
@@ -123,7 +124,7 @@ def compute_entity(wh: Any, entity: str, as_of: dt.date, specs: Mapping[str, Tag
     expr = profile_expr(entity, Tables(wh), as_of, ids)  # type: ignore[arg-type]
     expr = expr.select(as_of=ibis.date(as_of), **{c: expr[c] for c in expr.columns})
     tmp = f"_tag_tmp_{entity}"
-    replace_table(wh, tmp, expr)
+    replace_table(wh, tmp, wh.con.compile(expr))
     try:
         rows = int(wh.table(tmp).count().execute())
         _write_snapshot(wh, entity, as_of, tmp)
