@@ -25,7 +25,7 @@ from kequn.synth.merchants import merchant_month
 from kequn.synth.population import make_branches, make_customers, make_enterprises, make_merchants, make_staff
 from kequn.synth.state import Seeds, initial_accounts, merchant_state
 from kequn.synth.truth import TruthWriter, campaign_history
-from kequn.synth.writer import TableSink, dates, decimal_from_cents, file_hash, ids, take, timestamps
+from kequn.synth.writer import BackgroundWriter, TableSink, dates, decimal_from_cents, file_hash, ids, take, timestamps
 
 DEFAULT_END = dt.date(2026, 10, 31)
 CHUNK = 200_000
@@ -79,7 +79,8 @@ def generate(out: Path, params: SynthParams, progress: Any = None) -> dict:
     cat = EventCatalogue(tps)
     consent_cols, cs = consents(seeds("consent"), cu, ws, end_day)
     say(f"parties ready: {cu.n:,} customers, {en.n:,} enterprises, {me.n:,} merchants ({time.perf_counter() - t0:.1f}s)")
-    sinks = {name: TableSink(out, name, params.fmt) for name in STREAMED}
+    bg = BackgroundWriter()
+    sinks = {name: TableSink(out, name, params.fmt, background=bg) for name in STREAMED}
     truth = TruthWriter(out / "truth")
     cp_dict = np.concatenate([V.COUNTERPARTIES, en.names, me.names])
     counters = {"txn": 0, "event": 0, "session": 0, "gov": 0}
@@ -108,6 +109,7 @@ def generate(out: Path, params: SynthParams, progress: Any = None) -> dict:
         truth.customer_month(m, plan, acc, value)
         say(f"{m.label}: {sinks['transaction'].rows:,} transactions, {sinks['event'].rows:,} events so far "
             f"({time.perf_counter() - t0:.1f}s)")
+    bg.close()
     for s in sinks.values():
         s.close()
     counts = {name: s.rows for name, s in sinks.items()}

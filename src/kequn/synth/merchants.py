@@ -24,7 +24,7 @@ def merchant_month(rng: np.random.Generator, me: Merchants, st: MerchantState, m
     """(acquiring_daily columns, truth columns) for month ``m``."""
     ph = st.phase
     before = (me.onboard < m.first_day) & ((ph.churn_month < 0) | (ph.churn_month >= m.index))
-    h = sigmoid(-4.5 + me.frailty + 0.5 * (me.mcc == 13) * (m.month in (1, 2, 12)) + 0.6 * (st.active_days < 120))
+    h = sigmoid(-3.7 + me.frailty + 0.5 * (me.mcc == 13) * (m.month in (1, 2, 12)) + 0.6 * (st.active_days < 120))
     eligible = before & (ph.onset == -99)
     if m.index == 0:
         for back in (2, 1):

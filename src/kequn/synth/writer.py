@@ -92,12 +92,40 @@ def timestamps(us: np.ndarray) -> Any:
     return pa.Array.from_buffers(pa.timestamp("us"), len(t), [None, pa.py_buffer(t)])
 
 
+class BackgroundWriter:
+    """One worker thread that encodes and writes row groups while the next month is being drawn
+    (pyarrow releases the GIL while writing). FIFO with a single worker keeps files byte-identical."""
+
+    def __init__(self, max_pending: int = 4) -> None:
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kequn-synth-writer")
+        self._pending: Any = deque()
+        self._max = max_pending
+
+    def submit(self, fn: Any, *args: Any) -> None:
+        while len(self._pending) >= self._max:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(fn, *args))
+
+    def drain(self) -> None:
+        while self._pending:
+            self._pending.popleft().result()
+
+    def close(self) -> None:
+        self.drain()
+        self._pool.shutdown()
+
+
 class TableSink:
     """One canonical table's file, appended to batch by batch (Parquet row groups or CSV chunks)."""
 
-    def __init__(self, directory: Path, name: str, fmt: str, *, t: Table | None = None) -> None:
+    def __init__(self, directory: Path, name: str, fmt: str, *, t: Table | None = None,
+                 background: BackgroundWriter | None = None) -> None:
         import pyarrow as pa
 
+        self._bg = background
         if fmt not in ("parquet", "csv"):
             raise ValidationError(f"unknown output format {fmt!r}; use parquet or csv")
         self.table = t or table_def(name)
@@ -132,10 +160,11 @@ class TableSink:
                 arrays.append(a.cast(f.type) if a.type != f.type else a)
         tbl = pa.Table.from_arrays(arrays, schema=self.schema)
         self.rows += n
-        if self.fmt == "parquet":
-            self._write_parquet(tbl)
+        fn = self._write_parquet if self.fmt == "parquet" else self._write_csv
+        if self._bg is None:
+            fn(tbl)
         else:
-            self._write_csv(tbl)
+            self._bg.submit(fn, tbl)
 
     def _write_parquet(self, tbl: Any) -> None:
         import pyarrow.parquet as pq
@@ -160,6 +189,8 @@ class TableSink:
 
     def close(self) -> None:
         """Close the file; a table that received no rows still gets a file (header / empty Parquet)."""
+        if self._bg is not None:
+            self._bg.drain()
         if self._writer is None:
             import pyarrow as pa
 
