@@ -227,6 +227,19 @@ def test_snapshots_trend_entries_exits_and_overlap(bank: Any) -> None:
     assert ov["both"] == len(after & nc) and ov["size_a"] == len(after) and ov["size_b"] == len(nc)
 
 
+def test_snapshot_many_equals_one_by_one(bank: Any) -> None:
+    from kequn.segments import definitions, service, store
+
+    wh, _ = bank
+    std = definitions.load_shipped()
+    segs = [std["payroll"], std["new_citizens"], std["card_loan_cross"], std["sme"]]
+    one_by_one = {s.id: service.snapshot(wh, s, AS_OF) for s in segs}
+    members = {s.id: _ids(store.membership(wh, s.id, AS_OF)) for s in segs}
+    assert service.snapshot_many(wh, segs, AS_OF) == one_by_one
+    assert {s.id: _ids(store.membership(wh, s.id, AS_OF)) for s in segs} == members
+    assert all(len(m) == one_by_one[k] for k, m in members.items())
+
+
 def test_masked_export_never_contains_a_full_phone_or_name(bank: Any, tmp_path: Any) -> None:
     from kequn.segments import definitions, service
 

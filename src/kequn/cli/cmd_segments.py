@@ -144,6 +144,26 @@ def seg_size(
                              f"\n  {r['as_of']}: {r['size']}" for r in trend))
 
 
+@segments_app.command("snapshot")
+def seg_snapshot(
+    ctx: typer.Context, segment_ids: Annotated[list[str] | None, typer.Argument(help="Default: every approved one.")] = None,
+    as_of: AsOf = None,
+) -> None:
+    """Store the daily membership snapshot of segments (the daily run calls this)."""
+    from kequn.segments import definitions, service
+
+    engine = _ops()
+    found = definitions.all_definitions(engine)
+    if segment_ids:
+        segs = [definitions.get(engine, i) for i in segment_ids]
+    else:
+        segs = [definitions.get(engine, i, approved_only=True) for i, (_d, st) in found.items() if st == "approved"]
+    day = _date(as_of)
+    sizes = service.snapshot_many(_wh(), segs, day)
+    _console(ctx).table([{"segment": k, "as_of": day, "size": v} for k, v in sizes.items()],
+                        title=f"snapshots as of {day}")
+
+
 @segments_app.command("changes")
 def seg_changes(ctx: typer.Context, segment_id: str, before: Annotated[str, typer.Option("--from")],
                 after: Annotated[str, typer.Option("--to")]) -> None:

@@ -52,22 +52,24 @@ def _canonical(wh: Any, entity: str, as_of: dt.date | None) -> Any:
     return t
 
 
-def entity_table(wh: Any, entity: str, as_of: dt.date | None) -> Any:
-    """Profile ∪ canonical attributes of ``entity``, one row per entity known as of the date."""
+def entity_table(wh: Any, entity: str, as_of: dt.date | None, wanted: set[str] | None = None) -> Any:
+    """Profile of ``entity`` plus the canonical attributes among ``wanted`` it lacks (all when None),
+    one row per entity known as of the date."""
     key = ENTITY_KEYS[entity]
     prof = profile(wh, entity, as_of)
-    canon_cols = [s.id for s in canonical_specs() if s.entity == entity]
+    canon_cols = [s.id for s in canonical_specs() if s.entity == entity and (wanted is None or s.id in wanted)]
     if not wh.has_table(entity):
         if prof is None:
             raise NotFoundError(f"neither {profile_table_name(entity)} nor {entity} is in the warehouse; "
                                 "run `kequn init` and load data")
         return prof
-    canon = _canonical(wh, entity, as_of)
     if prof is None:
+        canon = _canonical(wh, entity, as_of)
         return canon.select(key, *canon_cols)
     missing = [c for c in canon_cols if c not in prof.columns]
     if not missing:
         return prof
+    canon = _canonical(wh, entity, as_of)
     extra = canon.select(key, *missing)
     return prof.left_join(extra, prof[key] == extra[key]).select(prof, *[extra[c] for c in missing])
 
@@ -116,19 +118,19 @@ def _links(wh: Any, rel: Relation, base: Any, as_of: dt.date | None) -> tuple[An
 def prepared(wh: Any, entity: str, node: Node, catalogue: Catalogue, as_of: dt.date | None) -> Any:
     """The table the rule runs on (see the module doc); SegmentError when a tag was never computed."""
     key = ENTITY_KEYS[entity]
-    base = entity_table(wh, entity, as_of)
+    own = {column_name(r) for r in refs(node) if not r.relation}
+    base = entity_table(wh, entity, as_of, own | {"employer_id", "owner_customer_id", "enterprise_id"})
     for name, tag_ids in sorted(relations_used(node).items()):
         rel = catalogue.relation(entity, name)
         assert rel is not None  # checked before
         links, target_col = _links(wh, rel, base, as_of)
-        target = entity_table(wh, rel.to_entity, as_of)
+        target = entity_table(wh, rel.to_entity, as_of, set(tag_ids))
         tkey = ENTITY_KEYS[rel.to_entity]
         _require(target, sorted(tag_ids), f"{name} ({rel.to_entity})", as_of)
         attrs = target.select(tkey, *[target[t].name(f"{name}__{t}") for t in sorted(tag_ids)])
         linked = links.left_join(attrs, links[target_col] == attrs[tkey]).select(
             links[key].name("_src"), *[attrs[f"{name}__{t}"] for t in sorted(tag_ids)])
         base = base.left_join(linked, base[key] == linked["_src"]).drop("_src")
-    own = {column_name(r) for r in refs(node) if not r.relation}
     base = _with_extras(wh, entity, base, own, as_of)
     _require(base, sorted(own), entity, as_of)
     return base

@@ -350,5 +350,6 @@ def to_ibis(node: Node, table: Any, bands: Mapping[str, tuple[str, ...]] | None 
 
 
 def members(node: Node, table: Any, key: str, bands: Mapping[str, tuple[str, ...]] | None = None) -> Any:
-    """The member ids: ``table`` rows where the rule is TRUE (NULL counts as not a member)."""
-    return table.filter(to_ibis(node, table, bands).fill_null(False)).select(key).distinct()
+    """The member ids: ``table`` rows where the rule is TRUE (NULL counts as not a member). ``table`` has one
+    row per entity (profiles are; relations are joined many-to-one), so no DISTINCT is needed."""
+    return table.filter(to_ibis(node, table, bands).fill_null(False)).select(key)

@@ -53,6 +53,31 @@ def snapshot(wh: Any, seg: SegmentDef, as_of: dt.date, catalogue: Catalogue | No
     return n
 
 
+def snapshot_many(wh: Any, segs: list[SegmentDef], as_of: dt.date,
+                  catalogue: Catalogue | None = None) -> dict[str, int]:
+    """Snapshot several segments as of one day in one statement each for delete, insert and count
+    (the daily run); segment id → size."""
+    import ibis
+
+    if not segs:
+        return {}
+    store.ensure_tables(wh)
+    cat = catalogue or catalogue_mod.load(wh)
+    schema = ibis.schema(store.SCHEMAS["segment_membership"])
+    parts = [evaluate(wh, s, as_of, cat).mutate(segment_id=ibis.literal(s.id), version=ibis.literal(s.version, "int64"),
+                                                 as_of=ibis.date(as_of)).select(*schema.names).cast(schema)
+             for s in segs]
+    rows = ibis.union(*parts) if len(parts) > 1 else parts[0]
+    store.replace_days(wh, "segment_membership", "segment_id", [s.id for s in segs], as_of, rows)
+    t = wh.table("segment_membership")
+    counts = t.filter(t.as_of == ibis.date(as_of), t.segment_id.isin([s.id for s in segs])) \
+        .group_by("segment_id").aggregate(n=ibis._.count()).to_pyarrow().to_pylist()
+    sizes = {s.id: 0 for s in segs} | {r["segment_id"]: int(r["n"]) for r in counts}
+    for s in segs:
+        store.record_size(wh, s.id, s.version, as_of, sizes[s.id])
+    return sizes
+
+
 def _stored(wh: Any, segment_id: str, as_of: dt.date) -> Any:
     if not wh.has_table("segment_snapshot"):
         raise NotFoundError(f"segment {segment_id!r} has no snapshots; run `kequn segments size {segment_id} "

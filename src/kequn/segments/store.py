@@ -51,6 +51,13 @@ def replace_day(wh: Any, table: str, key_col: str, key: str, as_of: dt.date, row
     wh.con.insert(table, rows.select(*SCHEMAS[table]))
 
 
+def replace_days(wh: Any, table: str, key_col: str, keys: list[str], as_of: dt.date, rows: Any) -> None:
+    """Replace the rows of several keys on ``as_of`` at once (one DELETE, one INSERT)."""
+    in_list = ", ".join(_quote(k) for k in keys)
+    wh.sql(f"DELETE FROM {table} WHERE {key_col} IN ({in_list}) AND as_of = DATE '{as_of.isoformat()}'")
+    wh.con.insert(table, rows.select(*SCHEMAS[table]))
+
+
 def replace_static(wh: Any, segment_id: str, version: int, ids: list[str]) -> int:
     """Store the uploaded ids of a static segment version; the number of distinct ids stored."""
     import pyarrow as pa
