@@ -12,7 +12,20 @@ from kequn.synth.calendar import Month
 from kequn.synth.catalogue import OPENABLE, PRODUCT_INDEX
 from kequn.synth.population import Customers, Enterprises
 from kequn.synth.state import (
-    CC, CONS, DEP, LOAN_SLOTS, SUB, TD, WM, Accounts, Phase, Seeds, _new_holding, _new_loan, _pick, sigmoid,
+    CC,
+    CONS,
+    DEP,
+    LOAN_SLOTS,
+    SUB,
+    TD,
+    WM,
+    Accounts,
+    Phase,
+    Seeds,
+    _new_holding,
+    _new_loan,
+    _pick,
+    sigmoid,
 )
 
 #: activity multiplier by decline depth (0 = normal, 1 = onset month, …); beyond 3 → last value
@@ -38,7 +51,8 @@ class MonthPlan:
     salary_day: np.ndarray
     dep_target: np.ndarray  # cents at month end
     start_bal: np.ndarray  # (n, NSLOT) cents at month start
-    moves: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]  # (type, slot, cents on deposit, day) per customer
+    #: money moved on the deposit account: (kind, slot, cents on the deposit account, day, customer index)
+    moves: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
     propensity: np.ndarray  # (n, len(OPENABLE)) truth: P(open this month)
     interest: np.ndarray  # (n, len(OPENABLE)) browsing interest this month (drives next month's opening)
     opened: np.ndarray  # (n, len(OPENABLE)) bool
@@ -103,7 +117,7 @@ class CustomerDynamics:
         self._drift_assets(rng, m, alive, depth, churned)
         prop, interest, opened = self._openings(rng, m, alive & ~self.sleeper & (depth == 0), live_from, live_to)
         salary, sday = self._salary(rng, m, alive, depth, live_from, live_to)
-        moves: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []
+        moves: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         wo = self._loans(rng, m, alive, churned, live_to, moves)
         self._card_repayment(rng, m, alive, churned, live_to, moves)
         dep_target = self._allocate(rng, m, alive, churned, live_to, moves)

@@ -67,7 +67,7 @@ class MonthFlows:
 
     def chunk(self, rng: np.random.Generator, lo: int, hi: int) -> tuple[dict, dict, np.ndarray]:
         """Transactions, balance rows and value (cents per customer) for customers lo..hi-1."""
-        p, cu, acc = self.plan, self.cu, self.acc
+        p = self.plan
         m = p.month
         sl = slice(lo, hi)
         idx = np.arange(lo, hi)
@@ -97,7 +97,7 @@ class MonthFlows:
 
     def _moves(self, rng: np.random.Generator, parts: Parts, lo: int, hi: int) -> None:
         first = self.plan.month.first_day
-        for kind, slot, cents, day, cust in self.plan.moves:
+        for kind, _slot, cents, day, cust in self.plan.moves:
             sel = (cust >= lo) & (cust < hi)
             if not sel.any():
                 continue

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from kequn.domain.datamodel import TABLES, TXN_TYPES, CHANNELS_TXN, EVENT_CHANNELS
+from kequn.domain.datamodel import CHANNELS_TXN, EVENT_CHANNELS, TABLES, TXN_TYPES
 from kequn.errors import ValidationError
 from kequn.synth import tables as T
 from kequn.synth import vocab as V
@@ -25,7 +25,16 @@ from kequn.synth.merchants import merchant_month
 from kequn.synth.population import make_branches, make_customers, make_enterprises, make_merchants, make_staff
 from kequn.synth.state import Seeds, initial_accounts, merchant_state
 from kequn.synth.truth import TruthWriter, campaign_history
-from kequn.synth.writer import BackgroundWriter, TableSink, dates, decimal_from_cents, file_hash, ids, take, timestamps
+from kequn.synth.writer import (
+    BackgroundWriter,
+    TableSink,
+    dates,
+    decimal_from_cents,
+    file_hash,
+    ids,
+    take,
+    timestamps,
+)
 
 DEFAULT_END = dt.date(2026, 10, 31)
 CHUNK = 200_000

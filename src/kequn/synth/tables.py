@@ -14,7 +14,7 @@ from kequn.synth.calendar import day_number
 from kequn.synth.catalogue import PRODUCTS, PROGRAMMES, SLOT_KIND, Touchpoint
 from kequn.synth.population import Branches, Customers, Enterprises, Merchants, Staff
 from kequn.synth.state import CC, DEP, LOAN_SLOTS, NSLOT, Accounts, Phase
-from kequn.synth.writer import dates, decimal_from_cents, ids, take
+from kequn.synth.writer import dates, decimal_from_cents, ids
 
 PIDS = np.array([p[0] for p in PRODUCTS])
 
