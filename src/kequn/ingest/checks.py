@@ -162,14 +162,17 @@ def local_problems(table: Table, source: str, source_types: dict[str, str] | Non
 
 
 def _raw_and_typed(c: Column, source_types: dict[str, str] | None, d: Dialect) -> tuple[str, str, bool]:
+    """(raw value — NULL when empty, typed value, whether a failed cast is possible) of column ``c``.
+
+    ``source_types`` None means every column is text (CSV, PostgreSQL staging). A typed source (Parquet)
+    whose column already has the canonical type is used as is: re-writing every string would cost more
+    than the load itself, so an empty string counts as missing for the rules but is otherwise kept."""
     col = f"s.{q(c.name)}"
-    src_type = (source_types or {}).get(c.name, "VARCHAR").upper()
-    if src_type in ("VARCHAR", "TEXT"):
+    src_type = "VARCHAR" if source_types is None else source_types.get(c.name, "VARCHAR").upper()
+    if src_type in ("VARCHAR", "TEXT") and (source_types is None or c.type != "string"):
         raw = f"NULLIF({col}, '')"
         return raw, d.cast_text(raw, c.type), c.type != "string"
-    if src_type == d.sql_type(c.type).upper():
-        # typed input (Parquet) is loaded as is: re-writing every string would cost more than the load;
-        # an empty string counts as missing for the required rule and is otherwise kept
+    if src_type == d.sql_type(c.type).upper() or (c.type == "string" and src_type in ("VARCHAR", "TEXT")):
         return (f"NULLIF({col}, '')" if c.type == "string" else col), col, False
     if c.type == "string":
         return col, f"NULLIF({d.text(col)}, '')", False

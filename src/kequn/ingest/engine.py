@@ -8,11 +8,16 @@ Everything else — the checks, quarantine, upsert — is the same generated SQL
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 from kequn.errors import LoadError, StoreError
 from kequn.ingest.checks import Dialect, lit, q
 from kequn.ingest.files import SourceFile, iter_utf8_bytes
+
+
+_log = logging.getLogger("kequn.ingest")
 
 
 class Engine:
@@ -27,6 +32,14 @@ class Engine:
 
     # ------------------------------------------------------------------ statements
     def execute(self, sql: str) -> None:
+        if _log.isEnabledFor(logging.DEBUG):
+            t0 = time.perf_counter()
+            self._execute(sql)
+            _log.debug("%.2fs %s", time.perf_counter() - t0, sql[:160])
+            return
+        self._execute(sql)
+
+    def _execute(self, sql: str) -> None:
         if self.kind == "duckdb":
             self.con.execute(sql)
         else:
