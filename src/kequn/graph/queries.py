@@ -95,6 +95,11 @@ def _ratio(num: Any, den: Any) -> Any:
     return ibis.ifelse(den == 0, ibis.null("float64"), num.cast("float64") / den.cast("float64")).round(4)
 
 
+def _count_true(flag: Any) -> Any:
+    """How many rows have ``flag`` TRUE (NULL counts as false); portable (PostgreSQL cannot cast bool)."""
+    return ibis.ifelse(flag.fill_null(False), 1, 0).sum().cast("int64")
+
+
 def panorama(wh: Any, as_of: dt.date, enterprise_id: str | None = None,
              categories: tuple[str, ...] = PRODUCT_CATEGORIES) -> Any:
     """Per enterprise: employees on payroll, holders and penetration of each product category, app-active
@@ -108,10 +113,9 @@ def panorama(wh: Any, as_of: dt.date, enterprise_id: str | None = None,
     act = app_active(wh, as_of).mutate(_app=ibis.literal(True))
     j = emp.left_join(hold_flags, emp.customer_id == hold_flags.customer_id).drop("customer_id_right")
     j = j.left_join(act, j.customer_id == act.customer_id).drop("customer_id_right")
-    metrics: dict[str, Any] = {"employees": j.customer_id.nunique(),
-                               "app_active": j._app.fill_null(False).cast("int64").sum()}
+    metrics: dict[str, Any] = {"employees": j.customer_id.nunique(), "app_active": _count_true(j._app)}
     for c in categories:
-        metrics[f"holders_{c}"] = j[f"_h_{c}"].fill_null(False).cast("int64").sum()
+        metrics[f"holders_{c}"] = _count_true(j[f"_h_{c}"])
     agg = j.group_by("enterprise_id").aggregate(**metrics)
     out = agg.mutate(app_penetration=_ratio(agg.app_active, agg.employees),
                      **{f"penetration_{c}": _ratio(agg[f"holders_{c}"], agg.employees) for c in categories})
