@@ -50,6 +50,18 @@ def build_warehouse(path: Path) -> Any:
     return wh
 
 
+def _compute_tags(wh: Any) -> None:
+    """A stored tag snapshot, so the 360 page reads it instead of computing tags on every request."""
+    import datetime as dt
+
+    try:
+        from kequn.tags.catalog import default_catalog
+        from kequn.tags.store import compute
+    except ImportError:  # the tag system is not installed in this build: the 360 falls back to raw tables
+        return
+    compute(wh, dt.date(2026, 11, 29), default_catalog())
+
+
 def build_opstore(path: Path) -> Any:
     from kequn.opstore import engine_for, migrate
 
@@ -82,7 +94,9 @@ def _fresh_copy(kind: str, dest: Path) -> Path:
     if kind not in _TEMPLATES:
         src = Path(tempfile.mkdtemp(prefix="kequn-console-")) / dest.name
         if kind == "wh":
-            build_warehouse(src).close()
+            wh = build_warehouse(src)
+            _compute_tags(wh)
+            wh.close()
         else:
             engine = build_opstore(src)
             add_users(engine)

@@ -84,6 +84,32 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("DELETE", "/api/tokens/{token_id}"):
         lambda c, x: ("DELETE", f"/api/tokens/{_new_token(x['engine'], x['secret'])}", {}),
 }
+#: routes of other capabilities: the matrix checks the gate only (their handlers may answer 404/422 to
+#: these minimal bodies; anything but 401/403/5xx means the gate let the call through)
+_J = {"json": {}}
+LOOSE: dict[tuple[str, str], tuple[str, str, dict[str, Any]]] = {
+    ("GET", "/api/segments"): ("GET", "/api/segments", {}),
+    ("POST", "/api/segments/check"): ("POST", "/api/segments/check", {"json": {"rule": "aum > 1"}}),
+    ("POST", "/api/segments/preview"): ("POST", "/api/segments/preview", {"json": {"rule": "aum > 1"}}),
+    ("POST", "/api/segments"): ("POST", "/api/segments", _J),
+    ("GET", "/api/segments/{segment_id}"): ("GET", "/api/segments/none", {}),
+    ("POST", "/api/segments/{segment_id}/approve"): ("POST", "/api/segments/none/approve", _J),
+    ("GET", "/api/segments/{segment_id}/size"): ("GET", "/api/segments/none/size", {}),
+    ("GET", "/api/segments/{segment_id}/members"): ("GET", "/api/segments/none/members", {}),
+    ("GET", "/api/journeys"): ("GET", "/api/journeys", {}),
+    ("GET", "/api/journeys/{track_id}/funnel"): ("GET", "/api/journeys/none/funnel", {}),
+    ("GET", "/api/graph/enterprises/{enterprise_id}"): ("GET", "/api/graph/enterprises/E0", {}),
+    ("GET", "/api/graph/headcount-fell"): ("GET", "/api/graph/headcount-fell", {}),
+    ("GET", "/api/graph/chains"): ("GET", "/api/graph/chains", {}),
+    ("POST", "/api/route"): ("POST", "/api/route", _J),
+    ("GET", "/api/loan-ladder"): ("GET", "/api/loan-ladder", {}),
+    ("GET", "/api/loan-decisions"): ("GET", "/api/loan-decisions", {}),
+    ("GET", "/api/loan-decisions/{decision_id}"): ("GET", "/api/loan-decisions/0", {}),
+    ("POST", "/api/loan-decisions/{decision_id}/review"): ("POST", "/api/loan-decisions/0/review", _J),
+    ("GET", "/api/loan-reviews"): ("GET", "/api/loan-reviews", {}),
+    ("POST", "/api/loan-reviews/{review_id}/decide"): ("POST", "/api/loan-reviews/0/decide", _J),
+}
+SAMPLES.update({k: (lambda v: lambda c, x: v)(v) for k, v in LOOSE.items()})
 ALLOWED = {200, 201, 204, 303}
 
 
@@ -120,7 +146,9 @@ def expected(rule: Any, role: str | None, foreign: bool) -> str:
     return "allowed"
 
 
-def check(status: int, want: str, path: str) -> bool:
+def check(status: int, want: str, path: str, loose: bool = False) -> bool:
+    if want == "allowed" and loose:
+        return status not in (401, 403) and status < 500
     if want == "any":
         return status < 500
     if want == "unauthenticated":
@@ -141,10 +169,10 @@ def test_route_role_branch_matrix(world: dict[str, Any], role: str | None) -> No
     failures = []
     for key in _ordered(app_routes(world["app"])):
         rule = rule_for(*key)
-        for foreign in (False, True):
+        for foreign in (False, True) if rule.customer_scoped else (False,):
             method, url, kw = SAMPLES[key](FOREIGN if foreign else OWN, world)
             r = client.request(method, url, headers=headers, follow_redirects=False, **kw)
             want = expected(rule, role, foreign)
-            if not check(r.status_code, want, url):
+            if not check(r.status_code, want, url, key in LOOSE):
                 failures.append(f"{role} {method} {url}: expected {want}, got {r.status_code} {r.text[:120]!r}")
     assert not failures, "\n".join(failures)

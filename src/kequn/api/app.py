@@ -79,11 +79,21 @@ def _mount_static(app: FastAPI) -> None:
 
 
 def _routes(app: FastAPI) -> None:
+    import importlib
+
     from kequn.api import routes_api
+    from kequn.api.rules import CAPABILITY_ROUTERS
     from kequn.web import pages
 
     app.include_router(routes_api.router)
     app.include_router(pages.router)
+    for name in CAPABILITY_ROUTERS:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:  # a capability not installed in this build
+            logging.getLogger("kequn.api").warning("router %s not served: %s", name, exc)
+            continue
+        app.include_router(module.router)
 
 
 def _middleware(app: FastAPI) -> None:

@@ -32,6 +32,16 @@ def _pd_model(request: Request) -> Any:
     return getattr(request.app.state, "pd_model", None)
 
 
+def _writer(request: Request, engine: Any) -> Any:
+    """One group-commit decision writer per app and ops store, started on first use."""
+    from kequn.routing.store import DecisionWriter
+
+    writer = getattr(request.app.state, "routing_writer", None)
+    if writer is None or writer.engine is not engine:
+        writer = request.app.state.routing_writer = DecisionWriter(engine)
+    return writer
+
+
 def _actor(request: Request, body: dict[str, Any], key: str) -> str:
     principal = getattr(request.state, "principal", None)
     name = principal.username if principal is not None else body.get(key)
@@ -56,12 +66,17 @@ async def _json_object(request: Request) -> dict[str, Any]:
 
 
 def decision_body(routed: Any, *, with_trail: bool) -> dict[str, Any]:
+    from kequn.domain.loans import offer_dict
     from kequn.routing.explain import explain
 
     d = routed.decision
-    out = d.to_dict()
-    if not with_trail:
-        out.pop("trail")
+    if with_trail:
+        out = d.to_dict()
+    else:  # the trail is stored and served by GET /api/loan-decisions/{id}; skip serialising it here
+        out = {"application_id": d.application_id, "ladder_id": d.ladder_id, "ladder_version": d.ladder_version,
+               "model_version": d.model_version, "risk_grade": d.risk_grade, "outcome": d.outcome,
+               "chosen": offer_dict(d.chosen), "offers": [offer_dict(o) for o in d.offers],
+               "reason_codes": list(d.reason_codes)}
     return {"decision_id": routed.decision_id, "arm": routed.arm, **out, "explanation": explain(d)}
 
 
@@ -72,8 +87,9 @@ async def post_route(request: Request, trail: bool = False) -> JSONResponse:
 
     try:
         app = parse_application_bytes(await request.body(), "application")
-        routed = await run_in_threadpool(service.route_application, _engine(request), app,
-                                         pd_model=_pd_model(request))
+        engine = _engine(request)
+        routed = await run_in_threadpool(service.route_application, engine, app, pd_model=_pd_model(request),
+                                         writer=_writer(request, engine))
         return JSONResponse(decision_body(routed, with_trail=trail))
     except KequnError as exc:
         return _error(exc)

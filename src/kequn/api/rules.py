@@ -66,7 +66,32 @@ RULES: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/api/tokens"): _r("tokens.manage"),
     ("POST", "/api/tokens"): _r("tokens.manage"),
     ("DELETE", "/api/tokens/{token_id}"): _r("tokens.manage"),
+    # --- segments, journeys, graph (kequn.api.routes_segments): bank-wide lists are for HQ roles only
+    ("GET", "/api/segments"): _r("segments.view"),
+    ("POST", "/api/segments/check"): _r("segments.view"),
+    ("POST", "/api/segments/preview"): _r("segments.manage"),
+    ("POST", "/api/segments"): _r("segments.manage"),
+    ("GET", "/api/segments/{segment_id}"): _r("segments.view"),
+    ("POST", "/api/segments/{segment_id}/approve"): _r("segments.manage"),
+    ("GET", "/api/segments/{segment_id}/size"): _r("segments.view"),
+    ("GET", "/api/segments/{segment_id}/members"): _r("segments.members"),
+    ("GET", "/api/journeys"): _r("segments.view"),
+    ("GET", "/api/journeys/{track_id}/funnel"): _r("segments.view"),
+    ("GET", "/api/graph/enterprises/{enterprise_id}"): _r("graph.view"),
+    ("GET", "/api/graph/headcount-fell"): _r("graph.view"),
+    ("GET", "/api/graph/chains"): _r("graph.view"),
+    # --- loan routing (kequn.api.routes_routing): decisions are bank-wide, so viewing is HQ/audit only
+    ("POST", "/api/route"): _r("loans.route"),
+    ("GET", "/api/loan-ladder"): _r("loans.view"),
+    ("GET", "/api/loan-decisions"): _r("loans.view"),
+    ("GET", "/api/loan-decisions/{decision_id}"): _r("loans.view"),
+    ("POST", "/api/loan-decisions/{decision_id}/review"): _r("loans.review"),
+    ("GET", "/api/loan-reviews"): _r("loans.review"),
+    ("POST", "/api/loan-reviews/{review_id}/decide"): _r("loans.review"),
 }
+
+#: routers of other capabilities served by the same app (included when importable)
+CAPABILITY_ROUTERS: Final[tuple[str, ...]] = ("kequn.api.routes_segments", "kequn.api.routes_routing")
 
 
 def rule_for(method: str, path: str) -> Rule | None:

@@ -21,6 +21,13 @@ PERMISSIONS: Final[dict[str, tuple[str, str]]] = {
     "audit.view": ("查看审计日志", "View the audit log"),
     "users.manage": ("管理用户与角色", "Manage users and roles"),
     "tokens.manage": ("管理系统令牌", "Manage API tokens"),
+    "segments.view": ("查看客群与旅程", "View segments, their sizes and journeys"),
+    "segments.members": ("查看客群名单（全行，已脱敏）", "List segment members (bank-wide, masked)"),
+    "segments.manage": ("新建与审批客群", "Create and approve segments (maker-checker)"),
+    "graph.view": ("查看关系图谱", "View the relationship graph"),
+    "loans.route": ("提交贷款路由申请", "Route a credit application"),
+    "loans.view": ("查看贷款决策与产品阶梯", "View loan decisions and the ladder"),
+    "loans.review": ("贷款决策人工复核", "Request and decide reviews of loan decisions"),
 }
 
 _READ = ("overview.view", "customer.search", "customer.view", "tags.view")
@@ -28,11 +35,14 @@ _READ = ("overview.view", "customer.search", "customer.view", "tags.view")
 #: role -> permissions it grants. The one place permissions are assigned.
 ROLE_PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     "hq_admin": frozenset({"overview.view", "tags.view", "dq.view", "users.manage", "tokens.manage"}),
-    "hq_analyst": frozenset({*_READ, "customer.export", "dq.view"}),
-    "marketer": frozenset({*_READ, "customer.export"}),
-    "branch_manager": frozenset({*_READ, "customer.unmask", "customer.export", "dq.view"}),
-    "relationship_manager": frozenset({*_READ, "customer.unmask"}),
-    "auditor": frozenset({"overview.view", "tags.view", "dq.view", "audit.view"}),
+    "hq_analyst": frozenset({*_READ, "customer.export", "dq.view", "segments.view", "segments.members",
+                             "segments.manage", "graph.view", "loans.route", "loans.view", "loans.review"}),
+    "marketer": frozenset({*_READ, "customer.export", "segments.view", "segments.members", "segments.manage",
+                           "graph.view"}),
+    "branch_manager": frozenset({*_READ, "customer.unmask", "customer.export", "dq.view", "segments.view",
+                                 "loans.route"}),
+    "relationship_manager": frozenset({*_READ, "customer.unmask", "segments.view", "loans.route"}),
+    "auditor": frozenset({"overview.view", "tags.view", "dq.view", "audit.view", "loans.view"}),
 }
 
 #: Chinese and English names of the roles
