@@ -89,3 +89,30 @@ def test_deep_nesting_is_refused_not_a_recursion_error() -> None:
         parse("not " * 500 + "payroll")
     with pytest.raises(SegmentError, match="longer than"):
         parse("payroll or " * 2000 + "payroll")
+
+
+def test_shipped_segments_and_tracks_check_against_the_real_tag_catalogue() -> None:
+    from kequn.segments import catalogue, definitions, journeys
+
+    cat = catalogue.load()  # the governed tag catalogue + canonical attributes, no warehouse
+    assert len(catalogue.from_tag_catalog()) >= 50, "the tag system's catalogue should be readable"
+    shipped = definitions.load_shipped()
+    assert {"payroll", "acquiring_merchants", "sme", "card_loan_cross", "medical_insurance", "new_citizens",
+            "long_tail", "high_value", "dormant"} <= set(shipped)
+    for seg in shipped.values():
+        assert seg.rule is not None
+        check(parse(seg.rule), cat, seg.entity)
+    for track in journeys.load_tracks().values():
+        journeys.validate(track, cat)
+
+
+def test_category_values_are_checked_when_the_catalogue_declares_them() -> None:
+    from kequn.segments import catalogue
+
+    cat = catalogue.load()
+    with pytest.raises(SegmentError, match="not a value of 'lifecycle_stage'") as err:
+        check(parse('lifecycle_stage == "dorment"'), cat, "customer")
+    assert err.value.position == 19
+    with pytest.raises(SegmentError, match="not a value of 'size'"):
+        check(parse('size in ["small", "huge"]'), cat, "enterprise")
+    check(parse('lifecycle_stage in ["dormant", "declining"] and city == "任意城市"'), cat, "customer")

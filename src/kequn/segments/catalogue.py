@@ -48,7 +48,9 @@ def from_tag_catalog() -> list[TagSpec]:
     except Exception:  # noqa: BLE001 - the tag system is optional here: fall back to the schema
         return []
     return [TagSpec(s.id, s.entity, s.value_type, s.name_zh,
-                    tuple(s.values) if s.value_type == "band" and s.values else ()) for s in specs.values()]
+                    levels=tuple(s.values) if s.value_type == "band" and s.values else (),
+                    codes=tuple(s.values) if s.value_type == "category" and s.values else ())
+            for s in specs.values()]
 
 
 def canonical_specs() -> list[TagSpec]:
@@ -61,7 +63,7 @@ def canonical_specs() -> list[TagSpec]:
             if c.pi or c.type in _SKIP_TYPES or c.name == ENTITY_KEYS[entity] or c.name.endswith("_id"):
                 continue
             kind = {"boolean": "flag", "string": "category"}.get(c.type, "number")
-            out.append(TagSpec(c.name, entity, kind, c.description))
+            out.append(TagSpec(c.name, entity, kind, c.description, codes=c.enum or ()))
     return out
 
 
@@ -99,6 +101,8 @@ def merge(*sources: list[TagSpec], column_kinds: dict[tuple[str, str], str] | No
             s = TagSpec(s.id, s.entity, "number", s.zh)
         elif s.value_type == "band" and not s.levels:
             s = TagSpec(s.id, s.entity, "category", s.zh)
+        elif s.value_type == "band" and kinds.get(key) not in (None, "category"):
+            s = TagSpec(s.id, s.entity, kinds[key], s.zh)
         specs.append(s)
     return Catalogue.of(specs)
 

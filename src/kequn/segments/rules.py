@@ -47,6 +47,8 @@ class TagSpec:
     zh: str = ""
     #: ordered labels of a band held as text (low → high); empty = a numeric band
     levels: tuple[str, ...] = ()
+    #: the codes a category tag takes, when the catalogue declares them (a literal must be one of them)
+    codes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,10 @@ class _Checker:
         elif lk in ("flag", "category") and node.op not in ("==", "!="):
             self.fail(node.pos, f"cannot use {node.op} on {_KIND_ZH[lk]}; use == or != "
                       + ("(or in [...])" if lk == "category" else ""))
+        elif lk == "category":
+            for ref, lit in ((node.left, node.right), (node.right, node.left)):
+                if isinstance(ref, Ref) and isinstance(lit, Lit):
+                    self._check_code(ref, lit)
 
     def _check_band(self, left: Ref | Lit, lk: str, right: Ref | Lit, rk: str) -> None:
         if lk != "band" or not isinstance(left, Ref):
@@ -197,6 +203,11 @@ class _Checker:
             self.fail(lit.pos, f"{lit.value!s} is not a level of band {ref.dotted!r}; levels (low to high): "
                       + ", ".join(spec.levels))
 
+    def _check_code(self, ref: Ref, lit: Lit) -> None:
+        spec = self.resolve(ref)
+        if spec is not None and spec.codes and lit.value not in spec.codes:
+            self.fail(lit.pos, f"{lit.value!s} is not a value of {ref.dotted!r}; values: {', '.join(spec.codes)}")
+
     def _check_inlist(self, node: InList) -> None:
         if isinstance(node.ref, Lit):
             self.fail(node.ref.pos, "the left side of 'in' must be a tag")
@@ -211,6 +222,8 @@ class _Checker:
             vk = _lit_kind(v.value)
             if kind == "band" and vk == "category":
                 self._check_level(node.ref, v)
+            elif kind == "category" and vk == "category":
+                self._check_code(node.ref, v)
             elif vk != kind:
                 self.fail(v.pos, f"list item {v.value!s} is {_KIND_ZH[vk]} but tag {node.ref.dotted!r} "
                           f"is {_KIND_ZH[kind]}")
