@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -223,9 +223,9 @@ class LadderSpec(_Frozen):
 # --------------------------------------------------------------------------------------------- results
 
 
-@dataclass(frozen=True, slots=True)
-class RuleOutcome:
-    """One rule of one product for one application: passed or not, and why in words."""
+class RuleOutcome(NamedTuple):
+    """One rule of one product for one application: passed or not, and why in words. (A named tuple:
+    immutable like the other results, and several hundred are built per application, cheaply.)"""
 
     rule: str  # e.g. "age between [22, 55]"
     passed: bool
@@ -273,16 +273,24 @@ class Decision:
     reason_codes: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        import dataclasses
+        """JSON-ready (Decimals as strings); hand-written because ``dataclasses.asdict`` deep-copies."""
+        return {
+            "application_id": self.application_id, "ladder_id": self.ladder_id,
+            "ladder_version": self.ladder_version, "model_version": self.model_version,
+            "risk_grade": self.risk_grade, "outcome": self.outcome,
+            "chosen": offer_dict(self.chosen), "offers": [offer_dict(o) for o in self.offers],
+            "trail": [{"product_id": e.product_id, "product_name": e.product_name, "provider": e.provider,
+                       "level": e.level, "eligible": e.eligible, "offer": offer_dict(e.offer),
+                       "outcomes": [{"rule": o.rule, "passed": o.passed, "reason_code": o.reason_code,
+                                     "message": o.message} for o in e.outcomes]} for e in self.trail],
+            "reason_codes": list(self.reason_codes),
+        }
 
-        return _jsonable(dataclasses.asdict(self))
 
-
-def _jsonable(o: Any) -> Any:
-    if isinstance(o, Decimal):
-        return str(o)
-    if isinstance(o, dict):
-        return {k: _jsonable(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_jsonable(v) for v in o]
-    return o
+def offer_dict(o: Offer | None) -> dict[str, Any] | None:
+    if o is None:
+        return None
+    return {"product_id": o.product_id, "product_name": o.product_name, "provider": o.provider,
+            "level": o.level, "apr": str(o.apr), "limit": str(o.limit), "amount": str(o.amount),
+            "term_months": o.term_months, "online_closable": o.online_closable, "channels": list(o.channels),
+            "pricing_steps": list(o.pricing_steps)}

@@ -89,7 +89,9 @@ def approve(engine: Engine, request_id: int, checker: str) -> Any:
     req = approvals.get(engine, request_id)
     if req.kind not in (KIND, SPLIT_KIND):
         raise ConflictError(f"change request {request_id} is a {req.kind}, not a loan ladder or split")
-    return approvals.approve(engine, request_id, checker)
+    done = approvals.approve(engine, request_id, checker)
+    _IDS.pop((_store_key(engine), req.item_id), None)
+    return done
 
 
 @lru_cache(maxsize=64)
@@ -102,15 +104,69 @@ def compiled_from_payload(payload: dict[str, Any]) -> CompiledLadder:
     return _compiled(json.dumps(payload, sort_keys=True, ensure_ascii=False))
 
 
-def approved(engine: Engine, ladder_id: str = "main") -> CompiledLadder:
-    """The latest approved version of the ladder (``ConflictError`` when none is approved yet)."""
+#: approved change requests never change, so their compiled form is cached per (store, request id)
+_BY_REQUEST: dict[tuple[str, int], Any] = {}
+
+
+#: how long a lookup of the approved version is reused: a version approved in another process (e.g. by
+#: `kequn ladder approve` while the API runs) takes effect within this many seconds; in-process approvals
+#: (``approve`` below) take effect at once
+APPROVED_TTL_SECONDS = 1.0
+_IDS: dict[tuple[str, str], tuple[float, dict[str, int]]] = {}
+
+
+def _store_key(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def approved_ids(engine: Engine, ladder_id: str) -> dict[str, int]:
+    """Request ids of the latest approved ladder and split of ``ladder_id`` (one light query, no payload)."""
+    import time
+
+    key = (_store_key(engine), ladder_id)
+    hit = _IDS.get(key)
+    if hit is not None and time.monotonic() - hit[0] < APPROVED_TTL_SECONDS:
+        return hit[1]
+    ids = _query_approved_ids(engine, ladder_id)
+    _IDS[key] = (time.monotonic(), ids)
+    return ids
+
+
+def _query_approved_ids(engine: Engine, ladder_id: str) -> dict[str, int]:
+    from sqlalchemy import select
+
+    from kequn.opstore.tables import change_request as cr
+
+    q = (select(cr.c.kind, cr.c.id, cr.c.version)
+         .where(cr.c.kind.in_((KIND, SPLIT_KIND)), cr.c.item_id == ladder_id, cr.c.status == "approved"))
+    best: dict[str, tuple[int, int]] = {}
+    with engine.connect() as conn:
+        for kind, rid, version in conn.execute(q):
+            if kind not in best or version > best[kind][0]:
+                best[kind] = (int(version), int(rid))
+    return {kind: rid for kind, (_, rid) in best.items()}
+
+
+def by_request(engine: Engine, request_id: int) -> Any:
+    """The compiled ladder (or split payload) of one approved change request, cached."""
     from kequn.opstore import approvals
 
-    req = approvals.current(engine, KIND, ladder_id)
-    if req is None:
+    key = (_store_key(engine), request_id)
+    if key not in _BY_REQUEST:
+        req = approvals.get(engine, request_id)
+        if req.status != "approved":
+            raise ConflictError(f"change request {request_id} is {req.status}, not approved")
+        _BY_REQUEST[key] = compiled_from_payload(req.payload) if req.kind == KIND else req.payload
+    return _BY_REQUEST[key]
+
+
+def approved(engine: Engine, ladder_id: str = "main") -> CompiledLadder:
+    """The latest approved version of the ladder (``ConflictError`` when none is approved yet)."""
+    rid = approved_ids(engine, ladder_id).get(KIND)
+    if rid is None:
         raise ConflictError(f"loan ladder {ladder_id!r} has no approved version: run `kequn ladder submit` "
                             "and have a second person run `kequn ladder approve`")
-    return compiled_from_payload(req.payload)
+    return by_request(engine, rid)  # type: ignore[no-any-return]
 
 
 def version_of(engine: Engine, ladder_id: str, version: int, *, approved_only: bool = False) -> CompiledLadder:

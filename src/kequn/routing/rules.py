@@ -12,7 +12,6 @@ from kequn.domain.loans import APPLICATION_FIELDS, Application, RuleOutcome, Rul
 Check = Callable[[Application], RuleOutcome]
 _MISSING = object()
 
-_VERDICT = {True: "符合", False: "不符合"}
 #: enumerated values as a customer reads them
 VALUE_LABELS = {"individual": "个人客户", "sme_owner": "小微企业主", "app": "手机银行", "wechat": "微信银行",
                 "web": "网上银行", "branch": "网点", "call_centre": "客服中心"}
@@ -20,15 +19,20 @@ VALUE_LABELS = {"individual": "个人客户", "sme_owner": "小微企业主", "a
 
 def fmt(v: Any) -> str:
     """A value as a customer reads it: 是/否, thousands separators for money, plain text otherwise."""
-    if isinstance(v, bool):
+    t = type(v)
+    if t is int:
+        return str(v)
+    if t is str:
+        return VALUE_LABELS.get(v, v)
+    if t is bool:
         return "是" if v else "否"
-    if isinstance(v, Decimal):
+    if t is Decimal:
         return f"{v:,.2f}".rstrip("0").rstrip(".") if v % 1 else f"{v:,.0f}"
-    if isinstance(v, float):
+    if t is float:
         return f"{v:g}"
-    if isinstance(v, (list, tuple)):
+    if t is list or t is tuple:
         return "、".join(fmt(x) for x in v)
-    return VALUE_LABELS.get(v, str(v)) if isinstance(v, str) else str(v)
+    return str(v)
 
 
 def _label(spec: RuleSpec) -> tuple[str, str]:
@@ -73,10 +77,10 @@ def _predicate(spec: RuleSpec) -> Callable[[Any], bool]:
     if spec.op in ("ge", "gt", "le", "lt", "between"):
         bounds = [_number(x) for x in (v if isinstance(v, list) else [v])]
 
-        def num(a: Any) -> Decimal:
-            if isinstance(a, bool) or not isinstance(a, (int, float, Decimal)):
+        def num(a: Any) -> Any:  # int, float and Decimal compare exactly with a Decimal bound
+            if a.__class__ is bool or not isinstance(a, (int, float, Decimal)):
                 raise TypeError
-            return _number(a)
+            return a
 
         ops: dict[str, Callable[[Any], bool]] = {
             "ge": lambda a: num(a) >= bounds[0], "gt": lambda a: num(a) > bounds[0],
@@ -113,16 +117,18 @@ def compile_rule(spec: RuleSpec) -> Check:
     text = f"{spec.field} {spec.op} {spec.value}"
     get, pred = _getter(spec.field), _predicate(spec)
 
+    pre, ok_post, fail_post = f"{label}为", f"{unit}，要求{requirement}：符合", f"{unit}，要求{requirement}：不符合"
+    missing = RuleOutcome(text, False, code, f"{label}缺失，要求{requirement}：不符合")
+
     def check(app: Application) -> RuleOutcome:
         actual = get(app)
         if actual is _MISSING or actual is None:
-            return RuleOutcome(text, False, code, f"{label}缺失，要求{requirement}：{_VERDICT[False]}")
+            return missing
         try:
             ok = pred(actual)
         except TypeError:
-            return RuleOutcome(text, False, code,
-                               f"{label}为{fmt(actual)}（类型不符），要求{requirement}：{_VERDICT[False]}")
-        return RuleOutcome(text, ok, code, f"{label}为{fmt(actual)}{unit}，要求{requirement}：{_VERDICT[ok]}")
+            return RuleOutcome(text, False, code, f"{pre}{fmt(actual)}（类型不符），要求{requirement}：不符合")
+        return RuleOutcome(text, ok, code, pre + fmt(actual) + (ok_post if ok else fail_post))
 
     return check
 

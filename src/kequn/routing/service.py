@@ -40,10 +40,12 @@ def grade_application(app: Application, model: PDModel | None) -> tuple[Applicat
 
 def split(engine: Engine, ladder_id: str) -> dict[str, Any] | None:
     """The approved champion/challenger split of a ladder, e.g. ``{"challenger_version": 2, "share": 0.1}``."""
-    from kequn.opstore import approvals
+    rid = ladders.approved_ids(engine, ladder_id).get(SPLIT_KIND)
+    return _active(ladders.by_request(engine, rid)) if rid is not None else None
 
-    req = approvals.current(engine, SPLIT_KIND, ladder_id)
-    return None if req is None or not req.payload.get("share") else req.payload
+
+def _active(payload: dict[str, Any]) -> dict[str, Any] | None:
+    return payload if payload.get("share") else None
 
 
 def submit_split(engine: Engine, ladder_id: str, challenger_version: int, share: float, maker: str) -> Any:
@@ -69,21 +71,36 @@ def _split_history(engine: Engine, ladder_id: str) -> list[int]:
 
 
 def choose_ladder(engine: Engine, app: Application, ladder_id: str) -> tuple[CompiledLadder, str]:
-    champion = ladders.approved(engine, ladder_id)
-    cfg = split(engine, ladder_id)
+    """The approved champion, or for a sticky share of applications the approved challenger."""
+    ids = ladders.approved_ids(engine, ladder_id)
+    if ladders.KIND not in ids:
+        return ladders.approved(engine, ladder_id), "champion"  # raises: nothing approved
+    champion = ladders.by_request(engine, ids[ladders.KIND])
+    cfg = _active(ladders.by_request(engine, ids[SPLIT_KIND])) if SPLIT_KIND in ids else None
     if cfg is None or assign_arm(app.application_id, float(cfg["share"]), ladder_id) == "champion":
         return champion, "champion"
     return ladders.version_of(engine, ladder_id, int(cfg["challenger_version"]), approved_only=True), \
         "challenger"
 
 
-def route_application(engine: Engine, app: Application, *, ladder_id: str = "main",
-                      pd_model: PDModel | None = None, log: bool = True) -> Routed:
-    """Route with the approved ladder (or the challenger arm), store the decision, create any lead."""
+def decide(engine: Engine, app: Application, *, ladder_id: str = "main",
+           pd_model: PDModel | None = None) -> tuple[Application, Decision, str]:
+    """Grade (when needed) and route with the approved ladder or the challenger arm; nothing stored yet."""
     app, model_version = grade_application(app, pd_model)
     ladder, arm = choose_ladder(engine, app, ladder_id)
-    decision = route(ladder, app, model_version=model_version)
-    decision_id = store.log_decision(engine, app, decision, arm=arm) if log else None
+    return app, route(ladder, app, model_version=model_version), arm
+
+
+def route_application(engine: Engine, app: Application, *, ladder_id: str = "main",
+                      pd_model: PDModel | None = None, log: bool = True,
+                      writer: store.DecisionWriter | None = None) -> Routed:
+    """Route and store the decision (creating any branch lead). With a ``writer`` the decision is stored
+    by group commit."""
+    app, decision, arm = decide(engine, app, ladder_id=ladder_id, pd_model=pd_model)
+    decision_id = None
+    if log:
+        decision_id = (writer.write(app, decision, arm=arm) if writer is not None
+                       else store.log_decision(engine, app, decision, arm=arm))
     return Routed(decision_id, arm, decision)
 
 
@@ -103,5 +120,5 @@ def replay_version(engine: Engine, candidate_version: int, *, ladder_id: str = "
     return replay(baseline, candidate, past_applications(engine, ladder_id, limit))
 
 
-__all__ = ["Routed", "choose_ladder", "grade_application", "past_applications", "replay_version",
+__all__ = ["Routed", "choose_ladder", "decide", "grade_application", "past_applications", "replay_version",
            "route_application", "split", "submit_split"]

@@ -68,12 +68,11 @@ def input_hash(app_json: str, decision: Decision) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def log_decision(engine: Engine | Connection, app: Application, decision: Decision, *,
-                 arm: str = "champion") -> int:
-    """Store one decision (and its branch lead when the chosen product cannot close online)."""
+def decision_row(app: Application, decision: Decision, arm: str = "champion") -> dict[str, Any]:
+    """The ``loan_decision`` row of one decision (inputs, versions, reason codes, full trail)."""
     app_json = application_json(app)
     c = decision.chosen
-    row = dict(
+    return dict(
         decided_at=_now(), application_id=app.application_id, customer_id=app.customer_id,
         branch_id=app.branch_id, applied_on=app.applied_on, ladder_id=decision.ladder_id,
         ladder_version=decision.ladder_version, model_version=decision.model_version, arm=arm,
@@ -84,19 +83,87 @@ def log_decision(engine: Engine | Connection, app: Application, decision: Decisi
         application=app_json, trail=json.dumps(decision.to_dict(), ensure_ascii=False),
         input_hash=input_hash(app_json, decision),
     )
+
+
+def log_decision(engine: Engine | Connection, app: Application, decision: Decision, *,
+                 arm: str = "champion") -> int:
+    """Store one decision (and its branch lead when the chosen product cannot close online)."""
+    row = decision_row(app, decision, arm)
     if isinstance(engine, Connection):
-        return _insert(engine, row, decision)
+        return _insert(engine, row)
     with engine.begin() as conn:
-        return _insert(conn, row, decision)
+        return _insert(conn, row)
 
 
-def _insert(conn: Connection, row: dict[str, Any], decision: Decision) -> int:
-    decision_id = int(conn.execute(loan_decision.insert().values(**row)).inserted_primary_key[0])
-    if decision.outcome == "lead" and decision.chosen is not None:
-        conn.execute(loan_lead.insert().values(
+def _insert(conn: Connection, row: dict[str, Any]) -> int:
+    decision_id = int(conn.execute(loan_decision.insert(), row).inserted_primary_key[0])
+    if row["outcome"] == "lead":
+        conn.execute(loan_lead.insert(), dict(
             decision_id=decision_id, created_at=row["decided_at"], branch_id=row["branch_id"],
-            customer_id=row["customer_id"], product_id=decision.chosen.product_id, status="open"))
+            customer_id=row["customer_id"], product_id=row["product_id"], status="open"))
     return decision_id
+
+
+class DecisionWriter:
+    """Group commit for the decision log: decisions from concurrent requests are written by one thread in
+    one transaction (one fsync) and each caller returns only after its decision is committed. A batch
+    that fails fails every caller in it (nothing is half-stored)."""
+
+    def __init__(self, engine: Engine, max_batch: int = 256) -> None:
+        import queue
+        import threading
+
+        self.engine = engine
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="kequn-decision-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, app: Application, decision: Decision, *, arm: str = "champion") -> Any:
+        """Queue one decision; returns a ``concurrent.futures.Future`` of its id, set once committed."""
+        from concurrent.futures import Future
+
+        fut: Future[int] = Future()
+        self._queue.put((decision_row(app, decision, arm), fut))
+        return fut
+
+    def write(self, app: Application, decision: Decision, *, arm: str = "champion", timeout: float = 30) -> int:
+        """Queue one decision and wait until it is committed; returns its id."""
+        return int(self.submit(app, decision, arm=arm).result(timeout=timeout))
+
+    def _run(self) -> None:
+        import queue
+
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < self.max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)
+                    break
+                batch.append(nxt)
+            self._commit(batch)
+
+    def _commit(self, batch: list[Any]) -> None:
+        try:
+            with self.engine.begin() as conn:
+                ids = [_insert(conn, row) for row, _ in batch]
+        except Exception as exc:  # noqa: BLE001 - handed to every waiting caller
+            for _, fut in batch:
+                fut.set_exception(exc)
+            return
+        for (_, fut), i in zip(batch, ids, strict=True):
+            fut.set_result(i)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
 
 
 @dataclass(frozen=True)
@@ -206,5 +273,5 @@ def reviews(engine: Engine, status: str | None = "open") -> list[dict[str, Any]]
         return [dict(r) for r in conn.execute(q).mappings().all()]
 
 
-__all__ = ["StoredDecision", "decide_review", "decisions", "get_decision", "leads", "log_decision",
+__all__ = ["DecisionWriter", "StoredDecision", "decision_row", "decide_review", "decisions", "get_decision", "leads", "log_decision",
            "request_review", "reviews"]
