@@ -204,14 +204,19 @@ def _pk_match(pk: tuple[str, ...], a: str, b: str) -> str:
     return " AND ".join(f"{a}.{q(k)} = {b}.{q(k)}" for k in pk)
 
 
-def duplicate_problems(table: Table, typed: str) -> str:
-    """Every occurrence but the first of a primary key repeated within the file."""
+def duplicate_keys(table: Table, typed: str) -> str:
+    """The primary keys that occur more than once in the file (one aggregate over the key columns only)."""
+    cols = ", ".join(q(k) for k in table.primary_key)
+    not_null = " AND ".join(f"{q(k)} IS NOT NULL" for k in table.primary_key)
+    return f"SELECT {cols} FROM {typed} t0 WHERE {not_null} GROUP BY {cols} HAVING count(*) > 1"
+
+
+def duplicate_problems(table: Table, typed: str, keys: str) -> str:
+    """Every occurrence but the first of the repeated keys in ``keys``."""
     pk = table.primary_key
-    cols = ", ".join(q(k) for k in pk)
-    not_null = " AND ".join(f"{q(k)} IS NOT NULL" for k in pk)
-    return (f"SELECT t._row, 'duplicate_key' AS code FROM {typed} t JOIN (SELECT {cols}, min(_row) AS _first "
-            f"FROM {typed} t0 WHERE {not_null} GROUP BY {cols} HAVING count(*) > 1) d "
-            f"ON {_pk_match(pk, 't', 'd')} WHERE t._row <> d._first")
+    part = ", ".join(f"t.{q(k)}" for k in pk)
+    return (f"SELECT _row, 'duplicate_key' AS code FROM (SELECT t._row, row_number() OVER (PARTITION BY {part} "
+            f"ORDER BY t._row) AS _n FROM {typed} t JOIN {keys} k ON {_pk_match(pk, 't', 'k')}) x WHERE _n > 1")
 
 
 def reference_problems(table: Table, typed: str) -> list[str]:
@@ -235,18 +240,6 @@ def reference_problems(table: Table, typed: str) -> list[str]:
                    f"(SELECT 1 FROM ({' UNION ALL '.join(parts)}) r WHERE r.ty = t.{q(e.type_column)} "
                    f"AND r.k = t.{q(e.id_column)})")
     return out
-
-
-def bad_row_parts(table: Table, source: str, source_types: dict[str, str] | None, d: Dialect,
-                  today: dt.date) -> list[str]:
-    """Queries of (``_row``, ``code``) whose union is every problem of the file: the row-local rules,
-    duplicate keys, then one anti-join per reference. Each is a narrow pass that reads only the columns
-    it checks; a row may appear in several (it is still one quarantined row)."""
-    typed = typed_relation(table, source, source_types, d)
-    parts = [p for p in [local_problems(table, source, source_types, d, today)] if p]
-    parts.append(duplicate_problems(table, typed))
-    parts.extend(reference_problems(table, typed))
-    return parts
 
 
 def quarantine_select(table: Table, bad: str, source: str, d: Dialect, batch_id: str,

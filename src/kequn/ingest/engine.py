@@ -16,7 +16,6 @@ from kequn.errors import LoadError, StoreError
 from kequn.ingest.checks import Dialect, lit, q
 from kequn.ingest.files import SourceFile, iter_utf8_bytes
 
-
 _log = logging.getLogger("kequn.ingest")
 
 

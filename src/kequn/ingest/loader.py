@@ -163,9 +163,7 @@ def _load_table(eng: Engine, batch_id: str, src: SourceFile, today: dt.date) -> 
     try:
         source, types = eng.source(src)
         typed = checks.typed_relation(table, source, types, d)
-        eng.execute(f"CREATE TEMP TABLE {bad} (_row BIGINT, code {d.sql_type('string')})")
-        for part in checks.bad_row_parts(table, source, types, d, today):
-            eng.execute(f"INSERT INTO {bad} {part}")
+        _find_bad_rows(eng, table, source, types, typed, bad, today)
         read = int(eng.scalar(f"SELECT count(*) FROM {source} s"))
         quarantined = int(eng.scalar(f"SELECT count(DISTINCT _row) FROM {bad}"))
         if quarantined:
@@ -182,6 +180,25 @@ def _load_table(eng: Engine, batch_id: str, src: SourceFile, today: dt.date) -> 
         _drop_quietly(eng, bad)
         _drop_quietly(eng, eng.stage_name(src))
     return TableLoad(table.name, src.original.name, read, read - quarantined, quarantined)
+
+
+def _find_bad_rows(eng: Engine, table: Any, source: str, types: dict[str, str] | None, typed: str, bad: str,
+                   today: dt.date) -> None:
+    """Fill ``bad`` with (``_row``, ``code``) — narrow passes, each reading only the columns it checks."""
+    d = eng.dialect
+    eng.execute(f"CREATE TEMP TABLE {bad} (_row BIGINT, code {d.sql_type('string')})")
+    local = checks.local_problems(table, source, types, d, today)
+    if local:
+        eng.execute(f"INSERT INTO {bad} {local}")
+    keys = q(f"_kq_dupkeys_{table.name}")
+    try:
+        eng.execute(f"CREATE TEMP TABLE {keys} AS {checks.duplicate_keys(table, typed)}")
+        if eng.scalar(f"SELECT count(*) FROM {keys}"):
+            eng.execute(f"INSERT INTO {bad} {checks.duplicate_problems(table, typed, keys)}")
+    finally:
+        _drop_quietly(eng, keys)
+    for part in checks.reference_problems(table, typed):
+        eng.execute(f"INSERT INTO {bad} {part}")
 
 
 def _drop_quietly(eng: Engine, name: str) -> None:
