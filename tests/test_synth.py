@@ -294,3 +294,16 @@ def test_cli_synth_writes_the_folder(tmp_path: Path) -> None:
     assert main(["synth", "--customers", "120", "--months", "2", "--seed", "3", "--out", str(tmp_path / "o")]) == 0
     assert (tmp_path / "o" / "manifest.json").exists() and (tmp_path / "o" / "truth" / "customer.parquet").exists()
     assert main(["synth", "--customers", "120", "--end", "2026-10-15", "--out", str(tmp_path / "p")]) == 2
+
+
+def test_activity_lies_within_lifetimes(con) -> None:  # noqa: ANN001
+    """No transaction outside its account's life, no event outside the customer's, no negative balance."""
+    assert one(con, """SELECT count(*) FROM "transaction" t JOIN account a USING (account_id)
+                       WHERE t.ts::DATE < a.opened_on OR t.ts::DATE > a.closed_on""")[0] == 0
+    assert one(con, """SELECT count(*) FROM event e JOIN customer c USING (customer_id)
+                       WHERE e.ts::DATE < c.onboarded_on OR e.ts::DATE > c.closed_on""")[0] == 0
+    assert one(con, """SELECT count(*) FROM balance_monthly b JOIN account a USING (account_id)
+                       WHERE b.month_end < a.opened_on OR b.month_end > last_day(a.closed_on)""")[0] == 0
+    assert one(con, "SELECT count(*) FROM balance_monthly WHERE balance < 0")[0] == 0
+    assert one(con, """SELECT count(*) FROM account a JOIN customer c USING (customer_id)
+                       WHERE c.status = 'closed' AND (a.closed_on IS NULL OR a.closed_on > c.closed_on)""")[0] == 0

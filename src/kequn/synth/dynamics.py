@@ -121,6 +121,7 @@ class CustomerDynamics:
         wo = self._loans(rng, m, alive, churned, live_to, moves)
         self._card_repayment(rng, m, alive, churned, live_to, moves)
         dep_target = self._allocate(rng, m, alive, churned, live_to, moves)
+        acc.close_day[churned, DEP] = live_to[churned]  # the relationship ends: the current account closes too
         return MonthPlan(m, alive, live_from, live_to, frac, depth, act, self.sleeper, churned, churn_prob,
                          np.where(eligible, h, 0.0), salary, sday, dep_target, start_bal, moves, prop, interest,
                          opened, wo)

@@ -128,6 +128,7 @@ class MonthFlows:
         sday = p.salary_day[c] - p.month.first_day
         day = np.where(paid_after, np.minimum(sday + rng.integers(0, 4, k), a_hi[rows]), day)
         card_ok = acc.has[c, CC] & (acc.close_day[c, CC] < 0) & ~p.churned[c] & (acc.dpd[c, CC] < 60)
+        card_ok &= acc.open_day[c, CC] <= p.month.first_day + day
         slot = np.where(card_ok & (rng.random(k) < 0.6), CC, DEP)
         online = rng.random(k) < 0.25
         pool_hit = rng.random(k) < 0.3

@@ -37,7 +37,7 @@ from kequn.synth.writer import (
 )
 
 DEFAULT_END = dt.date(2026, 10, 31)
-CHUNK = 200_000
+CHUNK = 100_000
 STREAMED = ("transaction", "event", "balance_monthly", "payroll_batch", "payroll_item", "acquiring_daily", "gov_data")
 
 
