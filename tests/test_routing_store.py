@@ -161,3 +161,36 @@ def test_champion_challenger_split_is_sticky_and_needs_approval(engine):
     assert 0 < sum(a == "challenger" for a in arms.values()) < 40
     again = service.route_application(engine, app(application_id="S7"))
     assert again.arm == arms["S7"]  # sticky
+
+
+def test_group_commit_writer_stores_every_concurrent_decision_once(engine):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kequn.routing.router import compile_ladder, route
+
+    lad = compile_ladder(ladder.load_ladder_file(ladder.DEFAULT_LADDER))
+    apps = [app(application_id=f"G{i}", tags={"owns_property_in_region": i % 3 == 0}) for i in range(60)]
+    writer = store.DecisionWriter(engine)
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            ids = list(pool.map(lambda a: writer.write(a, route(lad, a)), apps))
+    finally:
+        writer.close()
+    assert len(set(ids)) == 60
+    stored = {d.id: d.application_id for d in store.decisions(engine, limit=100)}
+    assert [stored[i] for i in ids] == [a.application_id for a in apps]
+    assert len(store.leads(engine)) == 20  # every third applicant owns property: a branch lead each
+
+
+def test_group_commit_writer_fails_every_caller_of_a_failed_batch(tmp_path):
+    eng = engine_for(f"sqlite:///{tmp_path / 'unmigrated.sqlite'}")  # no tables: the insert fails
+    from kequn.routing.router import compile_ladder, route
+
+    lad = compile_ladder(ladder.load_ladder_file(ladder.DEFAULT_LADDER))
+    writer = store.DecisionWriter(eng)
+    try:
+        with pytest.raises(DBAPIError):
+            writer.write(app(), route(lad, app()))
+    finally:
+        writer.close()
+        eng.dispose()
