@@ -78,6 +78,11 @@ class Engine:
             return self._duckdb_source(src)
         return self._pg_stage(src), None
 
+    def row_count(self, src: SourceFile, source: str) -> int:
+        if self.kind == "duckdb" and src.fmt == "parquet":  # from the file's metadata
+            return int(self.scalar(f"SELECT count(*) FROM read_parquet({lit(str(src.path))})"))
+        return int(self.scalar(f"SELECT count(*) FROM {source} s"))
+
     def stage_name(self, src: SourceFile) -> str:
         return _stage_name(src)
 

@@ -164,7 +164,7 @@ def _load_table(eng: Engine, batch_id: str, src: SourceFile, today: dt.date) -> 
         source, types = eng.source(src)
         typed = checks.typed_relation(table, source, types, d)
         _find_bad_rows(eng, table, source, types, typed, bad, today)
-        read = int(eng.scalar(f"SELECT count(*) FROM {source} s"))
+        read = eng.row_count(src, source)
         quarantined = int(eng.scalar(f"SELECT count(DISTINCT _row) FROM {bad}"))
         if quarantined:
             eng.execute(f"INSERT INTO _quarantine {checks.quarantine_select(table, bad, source, d, batch_id, types)}")
