@@ -20,7 +20,7 @@ def me(user: CurrentUser) -> schemas.Me:
 
 @router.get("/overview", response_model=schemas.Overview, summary="Bank-wide overview (全景图) in your scope")
 def overview(user: CurrentUser, st: State) -> dict[str, Any]:
-    o = st.data.overview(user)
+    o = dict(st.data.overview(user))  # the cached figures stay untouched
     o["aum"] = str(o["aum"])
     o["branches"] = [dict(b, aum=str(b["aum"])) for b in o["branches"]]
     return o  # type: ignore[no-any-return]

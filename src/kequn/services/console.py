@@ -44,9 +44,13 @@ class Page:
 class ConsoleData:
     """The console's window on the warehouse: one connection, serialised, plus the branch tree."""
 
+    #: the overview aggregates data loaded once a day; it is recomputed at most this often per scope
+    OVERVIEW_TTL_S = 300.0
+
     def __init__(self, wh: Any) -> None:
         self.wh = wh
         self._lock = threading.RLock()
+        self._overview: dict[frozenset[str] | None, tuple[float, dict[str, Any]]] = {}
         self._children: dict[str, list[str]] | None = None
         self._branch_names: dict[str, str] = {}
 
@@ -85,7 +89,18 @@ class ConsoleData:
 
     # -------------------------------------------------------------- overview (全景图)
     def overview(self, principal: Principal) -> dict[str, Any]:
+        """Figures of the caller's scope, cached per scope for ``OVERVIEW_TTL_S`` seconds."""
+        import time
+
         scope = self.scope(principal)
+        hit = self._overview.get(scope.branches)
+        if hit is not None and time.monotonic() - hit[0] < self.OVERVIEW_TTL_S:
+            return hit[1]
+        result = self._compute_overview(scope)
+        self._overview[scope.branches] = (time.monotonic(), result)
+        return result
+
+    def _compute_overview(self, scope: BranchScope) -> dict[str, Any]:
         names = self.branch_names()
 
         def q(wh: Any) -> dict[str, Any]:
