@@ -123,3 +123,10 @@ def test_api_router(stores: Any) -> None:
     assert c.get("/api/graph/enterprises/E0", params={"as_of": str(AS_OF)}).json()["employees"] > 0
     paths = {(m, r.path) for r in router.routes for m in getattr(r, "methods", ())}
     assert paths == set(ROUTE_PERMISSIONS)
+
+
+def test_route_permissions_are_declared_roles_permissions() -> None:
+    from kequn.api.routes_segments import ROUTE_PERMISSIONS
+    from kequn.security.roles import PERMISSIONS
+
+    assert set(ROUTE_PERMISSIONS.values()) <= set(PERMISSIONS)

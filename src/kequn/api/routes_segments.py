@@ -217,19 +217,20 @@ async def gbc_chains(request: Request, as_of: str | None = None, programme: str 
     return await _run(request, lambda wh: chains(wh, day, programme).limit(1000).to_pyarrow().to_pylist())
 
 
-#: authorization rules the console's ``kequn.api.rules.RULES`` needs for these routes (method, path) → permission
+#: authorization rules the console's ``kequn.api.rules.RULES`` needs for these routes (method, path) →
+#: permission, using the permissions declared in ``kequn.security.roles``
 ROUTE_PERMISSIONS: dict[tuple[str, str], str] = {
     ("GET", "/api/segments"): "segments.view",
     ("POST", "/api/segments/check"): "segments.view",
     ("POST", "/api/segments/preview"): "segments.view",
-    ("POST", "/api/segments"): "segments.edit",
+    ("POST", "/api/segments"): "segments.manage",
     ("GET", "/api/segments/{segment_id}"): "segments.view",
-    ("POST", "/api/segments/{segment_id}/approve"): "segments.approve",
+    ("POST", "/api/segments/{segment_id}/approve"): "segments.manage",
     ("GET", "/api/segments/{segment_id}/size"): "segments.view",
-    ("GET", "/api/segments/{segment_id}/members"): "customer.export",
+    ("GET", "/api/segments/{segment_id}/members"): "segments.members",
     ("GET", "/api/journeys"): "segments.view",
     ("GET", "/api/journeys/{track_id}/funnel"): "segments.view",
-    ("GET", "/api/graph/enterprises/{enterprise_id}"): "segments.view",
-    ("GET", "/api/graph/headcount-fell"): "segments.view",
-    ("GET", "/api/graph/chains"): "segments.view",
+    ("GET", "/api/graph/enterprises/{enterprise_id}"): "graph.view",
+    ("GET", "/api/graph/headcount-fell"): "graph.view",
+    ("GET", "/api/graph/chains"): "graph.view",
 }
