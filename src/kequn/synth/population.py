@@ -144,7 +144,7 @@ def make_customers(rng: np.random.Generator, n: int, br: Branches, st: Staff, wi
     eng = np.clip(rng.beta(2, 3, n) + np.where(age < 35, 0.12, 0) - np.where(age > 62, 0.15, 0), 0.01, 0.99)
     app_user = rng.random(n) < np.clip(0.3 + 0.7 * eng - np.where(age > 65, 0.3, 0), 0.05, 0.98)
     login_rate = np.where(app_user, (1.0 + 13 * eng ** 1.5) * np.exp(rng.normal(0, 0.4, n)), 0.0)
-    spend_rate = (1.5 + 6 * eng) * np.clip(income / 6000, 0.4, 2.5) ** 0.4 * np.exp(rng.normal(0, 0.35, n))
+    spend_rate = (1.2 + 5 * eng) * np.clip(income / 6000, 0.4, 2.5) ** 0.4 * np.exp(rng.normal(0, 0.35, n))
     has_car = rng.random(n) < np.clip(0.12 + income / 40000, 0, 0.7) * ((age >= 23) & (age < 72))
     mcc_p = np.tile(V.MCC_P, (n, 1)) * rng.gamma(0.6, 1.0, (n, len(V.MCC_P)))
     mcc_p[:, V.FUEL_MCC] = np.where(has_car, mcc_p[:, V.FUEL_MCC] + 0.4, 0.0)
