@@ -90,3 +90,5 @@ def test_gbc_chains_and_neighbours(wh: Any) -> None:
     assert chain_members(wh, AS_OF, "G1").count().execute() == sum(expected.values())
     n = neighbours(wh, "customer", "C001", AS_OF, "household").to_pyarrow().to_pylist()
     assert n == [{"direction": "in", "kind": "household", "other_type": "customer", "other_id": "C000"}]
+    owner = neighbours(wh, "merchant", "M2", AS_OF).to_pyarrow().to_pylist()
+    assert owner == [{"direction": "out", "kind": "merchant_owner", "other_type": "customer", "other_id": "C002"}]

@@ -104,6 +104,13 @@ def build(wh: Any, seed: int = 11, n_customers: int = 120) -> dict[str, Any]:
                              for i, c in enumerate(custs[:20])])
     for day in (PREV, AS_OF):
         write_profile(wh, custs, employer, rng, day)
+    _insert(wh, "merchant", [{"merchant_id": f"M{i}", "name": f"商户{i}", "mcc": "5812", "branch_id": "B1",
+                              "owner_customer_id": custs[i]["customer_id"] if i < 3 else None,
+                              "enterprise_id": "E0" if i >= 3 else None, "onboarded_on": dt.date(2024, 1, 1),
+                              "status": "active" if i != 1 else "closed"} for i in range(5)])
+    _insert(wh, "relationship", [{"from_type": "merchant", "from_id": f"M{i}", "to_type": "customer",
+                                  "to_id": custs[i]["customer_id"], "kind": "merchant_owner",
+                                  "valid_from": dt.date(2024, 1, 1)} for i in range(3)])
     return {"customers": custs, "employer": employer}
 
 
@@ -238,6 +245,20 @@ def test_snapshot_many_equals_one_by_one(bank: Any) -> None:
     assert service.snapshot_many(wh, segs, AS_OF) == one_by_one
     assert {s.id: _ids(store.membership(wh, s.id, AS_OF)) for s in segs} == members
     assert all(len(m) == one_by_one[k] for k, m in members.items())
+
+
+def test_merchant_rules_follow_owner_and_enterprise(bank: Any) -> None:
+    from kequn.segments import service
+    from kequn.segments.definitions import SegmentDef
+
+    wh, info = bank
+    seg = SegmentDef(id="m", name_zh="m", name_en="m", entity="merchant",
+                     rule='status == "active" and (owner.city == "长沙" or enterprise.industry == "制造业")')
+    expected = _sql_ids(wh, """
+        SELECT m.merchant_id FROM merchant m LEFT JOIN customer c ON c.customer_id = m.owner_customer_id
+        LEFT JOIN enterprise e ON e.enterprise_id = m.enterprise_id
+        WHERE m.status = 'active' AND (c.city = '长沙' OR e.industry = '制造业')""")
+    assert expected and _ids(service.evaluate(wh, seg, AS_OF)) == expected
 
 
 def test_masked_export_never_contains_a_full_phone_or_name(bank: Any, tmp_path: Any) -> None:
