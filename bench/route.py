@@ -125,9 +125,18 @@ from fastapi import FastAPI
 sys.path.insert(0, {src!r})
 from kequn.api.routes_routing import router
 from kequn.opstore import engine_for
+from fastapi import Request
+from fastapi.responses import JSONResponse
 app = FastAPI()
 app.include_router(router)
 app.state.routing_engine = engine_for({url!r})
+
+
+@app.post("/bench/noop")
+async def noop(request: Request):  # same-run baseline: the HTTP stack alone (read body, answer JSON)
+    await request.body()
+    return JSONResponse({{"ok": True}})
+
 uvicorn.run(app, host="127.0.0.1", port={port}, log_level="warning", access_log=False)
 """
 
@@ -162,12 +171,12 @@ def wait_up(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
     raise RuntimeError("uvicorn did not start")
 
 
-def client(port: int, bodies: list[bytes], lat: list[float], errors: list[int]) -> None:
+def client(port: int, bodies: list[bytes], lat: list[float], errors: list[int], path: str = "/api/route") -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     headers = {"content-type": "application/json"}
     for body in bodies:
         t0 = time.perf_counter_ns()
-        conn.request("POST", "/api/route", body=body, headers=headers)
+        conn.request("POST", path, body=body, headers=headers)
         resp = conn.getresponse()
         resp.read()
         lat.append((time.perf_counter_ns() - t0) / 1e6)
@@ -184,6 +193,28 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def load(port: int, proc: subprocess.Popen, bodies: list[bytes], n_clients: int, path: str) -> dict:
+    """Send ``bodies`` from ``n_clients`` keep-alive threads; latency, throughput and server CPU."""
+    shards = [bodies[i::n_clients] for i in range(n_clients)]
+    lats: list[list[float]] = [[] for _ in shards]
+    errors: list[int] = []
+    threads = [threading.Thread(target=client, args=(port, s, lat, errors, path))
+               for s, lat in zip(shards, lats, strict=True)]
+    cpu0, t0 = cpu_seconds(proc.pid), time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    server_cpu = cpu_seconds(proc.pid) - cpu0
+    all_lat = [x for lat in lats for x in lat]
+    return {"path": path, "requests": len(all_lat), "clients": n_clients, "errors": len(errors),
+            "per_s": round(len(all_lat) / wall, 1), "p50_ms": round(statistics.median(all_lat), 2),
+            "p99_ms": round(pct(all_lat, 0.99), 2), "max_ms": round(max(all_lat), 2),
+            "server_cpu_ms_per_request": round(server_cpu * 1000 / len(all_lat), 2),
+            "per_server_cpu_second": round(len(all_lat) / server_cpu, 1) if server_cpu else None}
+
+
 def over_http(n_requests: int, n_clients: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="kequn-bench-route-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'ops.sqlite'}"
@@ -193,30 +224,13 @@ def over_http(n_requests: int, n_clients: int) -> dict:
         try:
             wait_up(port, proc)
             bodies = [json.dumps(a).encode() for a in applications(n_requests, seed=11)]
-            warm = bodies[:100]
-            client(port, warm, [], [])
-            rest = bodies[100:]
-            shards = [rest[i::n_clients] for i in range(n_clients)]
-            lats: list[list[float]] = [[] for _ in shards]
-            errors: list[int] = []
-            threads = [threading.Thread(target=client, args=(port, s, lat, errors))
-                       for s, lat in zip(shards, lats, strict=True)]
-            cpu0, t0 = cpu_seconds(proc.pid), time.perf_counter()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            wall = time.perf_counter() - t0
-            server_cpu = cpu_seconds(proc.pid) - cpu0
+            client(port, bodies[:100], [], [])  # warm-up (compiles the ladder, opens the store)
+            baseline = load(port, proc, bodies[100:], n_clients, "/bench/noop")
+            routed = load(port, proc, bodies[100:], n_clients, "/api/route")
         finally:
             proc.terminate()
             proc.wait(timeout=10)
-        all_lat = [x for lat in lats for x in lat]
-        return {"requests": len(all_lat), "clients": n_clients, "errors": len(errors),
-                "decisions_per_s": round(len(all_lat) / wall, 1), "p50_ms": round(statistics.median(all_lat), 2),
-                "p99_ms": round(pct(all_lat, 0.99), 2), "max_ms": round(max(all_lat), 2),
-                "server_cpu_ms_per_decision": round(server_cpu * 1000 / len(all_lat), 2),
-                "decisions_per_server_cpu_second": round(len(all_lat) / server_cpu, 1) if server_cpu else None}
+    return {"baseline_noop": baseline, "route": routed}
 
 
 def main() -> int:
@@ -238,12 +252,12 @@ def main() -> int:
     print(f"in-process: p99 {ip['route_30']['p99']} ms over 30 products (goal ≤ 2 ms): {'MET' if ok_ip else 'NOT MET'}")
     ok_http = True
     if not args.no_http:
-        h = over_http(args.http_requests, args.clients)
-        result["http"] = h
-        ok_http = h["decisions_per_s"] >= 500 and h["p99_ms"] <= 25 and h["errors"] == 0
-        print(json.dumps(h, indent=1))
-        print(f"HTTP: {h['decisions_per_s']} decisions/s, p99 {h['p99_ms']} ms (goal ≥ 500/s, p99 ≤ 25 ms): "
-              f"{'MET' if ok_http else 'NOT MET'}")
+        result["http"] = over_http(args.http_requests, args.clients)
+        h, b = result["http"]["route"], result["http"]["baseline_noop"]
+        ok_http = h["per_s"] >= 500 and h["p99_ms"] <= 25 and h["errors"] == 0
+        print(json.dumps(result["http"], indent=1))
+        print(f"HTTP: {h['per_s']} decisions/s, p99 {h['p99_ms']} ms (goal ≥ 500/s, p99 ≤ 25 ms): "
+              f"{'MET' if ok_http else 'NOT MET'}; same-run no-op baseline {b['per_s']} req/s, p99 {b['p99_ms']} ms")
     print(f"load average before {result['load_average_before']}, after {os.getloadavg()} (2 cores)")
     return 0 if ok_ip and ok_http else 1
 

@@ -5,12 +5,13 @@ gives the same decision."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kequn.domain.loans import Application, LadderSpec
+from kequn.domain.loans import Application, Decision, LadderSpec
 from kequn.routing.explain import explain, trail_rows
 from kequn.routing.ladder import DEFAULT_LADDER, load_ladder_file
 from kequn.routing.router import compile_ladder, route
@@ -202,5 +203,7 @@ def test_chosen_offer_is_never_worse_for_the_customer(lad, application):
 @given(ladders, applications)
 def test_same_input_same_decision(lad, application):
     again = Application.model_validate_json(application.model_dump_json())
-    assert route(lad, application) == route(lad, again)
+    d = route(lad, application)
+    assert d == route(lad, again)
+    assert Decision.from_record(json.loads(json.dumps(d.to_record()))) == d  # the log keeps it whole
     assert explain(route(lad, application)) == explain(route(lad, again))

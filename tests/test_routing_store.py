@@ -65,7 +65,8 @@ def test_decision_is_stored_with_versions_codes_and_trail(engine):
     assert Decimal(str(stored.apr)) == routed.decision.chosen.apr == Decimal("3.95")
     assert stored.reason_codes == ["BEST_APR", "PRODUCT_SALARY_LOAN"]
     assert stored.application["monthly_income"] == "12000"
-    assert len(stored.trail["trail"]) == 10 and stored.arm == "champion"
+    assert stored.decision == routed.decision  # the whole trail round-trips through the log
+    assert len(stored.decision.trail) == 10 and stored.arm == "champion"
 
 
 def test_decision_log_is_append_only_in_the_database(engine):

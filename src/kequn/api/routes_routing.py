@@ -128,38 +128,14 @@ def list_decisions(request: Request, limit: int = 50) -> JSONResponse:
 @router.get("/api/loan-decisions/{decision_id}", summary="One decision with its trail and explanation")
 def get_decision(request: Request, decision_id: int) -> JSONResponse:
     from kequn.routing import store
+    from kequn.routing.explain import explain
 
     try:
         d = store.get_decision(_engine(request), decision_id)
     except KequnError as exc:
         return _error(exc)
-    return JSONResponse({"id": d.id, "decided_at": d.decided_at.isoformat(), "arm": d.arm, **d.trail,
-                         "explanation": _explain_stored(d.trail)})
-
-
-def _explain_stored(trail: dict[str, Any]) -> str:
-    from kequn.routing.explain import explain
-
-    return explain(_decision_from_dict(trail))
-
-
-def _decision_from_dict(d: dict[str, Any]) -> Any:
-    from decimal import Decimal
-
-    from kequn.domain.loans import Decision, Offer, ProductEvaluation, RuleOutcome
-
-    def offer(o: dict[str, Any] | None) -> Offer | None:
-        if o is None:
-            return None
-        return Offer(**{**o, "apr": Decimal(o["apr"]), "limit": Decimal(o["limit"]),
-                        "amount": Decimal(o["amount"]), "channels": tuple(o["channels"]),
-                        "pricing_steps": tuple(o["pricing_steps"])})
-
-    trail = tuple(ProductEvaluation(**{**e, "outcomes": tuple(RuleOutcome(**r) for r in e["outcomes"]),
-                                       "offer": offer(e["offer"])}) for e in d["trail"])
-    return Decision(d["application_id"], d["ladder_id"], d["ladder_version"], d["model_version"],
-                    d["risk_grade"], d["outcome"], offer(d["chosen"]),
-                    tuple(offer(o) for o in d["offers"]), trail, tuple(d["reason_codes"]))  # type: ignore[misc]
+    return JSONResponse({"id": d.id, "decided_at": d.decided_at.isoformat(), "arm": d.arm,
+                         **d.decision.to_dict(), "explanation": explain(d.decision)})
 
 
 @router.post("/api/loan-decisions/{decision_id}/review", summary="Ask a person to re-examine a decision")

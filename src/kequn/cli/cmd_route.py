@@ -99,11 +99,11 @@ def _load_model(path: Path | None) -> Any:
 
 @route_app.command("explain", help="Explain a stored decision in words (for the customer).")
 def explain_cmd(ctx: typer.Context, decision_id: Annotated[int, typer.Argument()]) -> None:
-    from kequn.api.routes_routing import _explain_stored
     from kequn.routing import store
+    from kequn.routing.explain import explain
 
     d = store.get_decision(_engine(), decision_id)
-    text = _explain_stored(d.trail)
+    text = explain(d.decision)
     _out(ctx).result({"decision_id": d.id, "explanation": text}, human=text)
 
 

@@ -287,6 +287,43 @@ class Decision:
         }
 
 
+    def to_record(self) -> list[Any]:
+        """Compact JSON-ready form for the decision log (lists, not dicts: ~40 % smaller and faster);
+        :meth:`from_record` restores an equal Decision."""
+        offers = {id(o): i for i, o in enumerate(self.offers)}
+        return [RECORD_FORMAT, self.application_id, self.ladder_id, self.ladder_version, self.model_version,
+                self.risk_grade, self.outcome, list(self.reason_codes), [_offer_rec(o) for o in self.offers],
+                [[e.product_id, e.product_name, e.provider, e.level, e.eligible,
+                  [list(o) for o in e.outcomes], None if e.offer is None else offers[id(e.offer)]]
+                 for e in self.trail]]
+
+    @classmethod
+    def from_record(cls, rec: list[Any]) -> Decision:
+        if not rec or rec[0] != RECORD_FORMAT:
+            raise ValueError(f"unknown decision record format {rec[:1]}")
+        _, app_id, ladder_id, version, model, grade, outcome, codes, offer_recs, trail = rec
+        offers = tuple(_offer_from(r) for r in offer_recs)
+        evaluations = tuple(ProductEvaluation(pid, name, prov, level, ok, tuple(RuleOutcome(*o) for o in outs),
+                                              None if oi is None else offers[oi])
+                            for pid, name, prov, level, ok, outs, oi in trail)
+        return cls(app_id, ladder_id, version, model, grade, outcome, offers[0] if offers else None, offers,
+                   evaluations, tuple(codes))
+
+
+RECORD_FORMAT = "decision/1"
+
+
+def _offer_rec(o: Offer) -> list[Any]:
+    return [o.product_id, o.product_name, o.provider, o.level, str(o.apr), str(o.limit), str(o.amount),
+            o.term_months, o.online_closable, list(o.channels), list(o.pricing_steps)]
+
+
+def _offer_from(r: list[Any]) -> Offer:
+    pid, name, prov, level, apr, limit, amount, term, online, channels, steps = r
+    return Offer(pid, name, prov, level, Decimal(apr), Decimal(limit), Decimal(amount), term, online,
+                 tuple(channels), tuple(steps))
+
+
 def offer_dict(o: Offer | None) -> dict[str, Any] | None:
     if o is None:
         return None

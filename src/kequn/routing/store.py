@@ -33,7 +33,7 @@ loan_decision = sa.Table(
     sa.Column("risk_grade", sa.String), sa.Column("product_id", sa.String),
     sa.Column("apr", sa.Numeric(7, 4)), sa.Column("limit_amount", sa.Numeric(18, 2)),
     sa.Column("amount", sa.Numeric(18, 2)), sa.Column("term_months", sa.Integer),
-    sa.Column("reason_codes", sa.Text), sa.Column("application", sa.Text), sa.Column("trail", sa.Text),
+    sa.Column("reason_codes", sa.Text), sa.Column("application", sa.Text), sa.Column("trail", sa.LargeBinary),
     sa.Column("input_hash", sa.String),
 )
 
@@ -63,6 +63,21 @@ def application_json(app: Application) -> str:
     return json.dumps(app.model_dump(mode="json"), ensure_ascii=False, sort_keys=True)
 
 
+def pack_decision(decision: Decision) -> bytes:
+    """The full decision and trail as stored: zlib-compressed compact JSON (~4 KB instead of ~50 KB for a
+    30-product ladder, which matters for the commit and for a year of decisions)."""
+    import zlib
+
+    text = json.dumps(decision.to_record(), ensure_ascii=False, separators=(",", ":"))
+    return zlib.compress(text.encode("utf-8"), 1)
+
+
+def unpack_decision(blob: bytes) -> Decision:
+    import zlib
+
+    return Decision.from_record(json.loads(zlib.decompress(bytes(blob)).decode("utf-8")))
+
+
 def input_hash(app_json: str, decision: Decision) -> str:
     key = f"{app_json}|{decision.ladder_id}|{decision.ladder_version}|{decision.model_version}"
     return hashlib.sha256(key.encode()).hexdigest()
@@ -80,7 +95,7 @@ def decision_row(app: Application, decision: Decision, arm: str = "champion") ->
         product_id=c.product_id if c else None, apr=c.apr if c else None, limit_amount=c.limit if c else None,
         amount=c.amount if c else None, term_months=c.term_months if c else None,
         reason_codes=json.dumps(list(decision.reason_codes)),
-        application=app_json, trail=json.dumps(decision.to_dict(), ensure_ascii=False),
+        application=app_json, trail=pack_decision(decision),
         input_hash=input_hash(app_json, decision),
     )
 
@@ -184,7 +199,7 @@ class StoredDecision:
     amount: Any
     reason_codes: list[str]
     application: dict[str, Any]
-    trail: dict[str, Any]
+    decision: Decision  # the full decision with its trail, as routed
 
 
 def _stored(r: Any) -> StoredDecision:
@@ -192,7 +207,7 @@ def _stored(r: Any) -> StoredDecision:
         int(r["id"]), r["decided_at"], r["application_id"], r["customer_id"], r["branch_id"], r["ladder_id"],
         int(r["ladder_version"]), r["model_version"], r["arm"], r["outcome"], r["risk_grade"],
         r["product_id"], r["apr"], r["amount"], json.loads(r["reason_codes"]),
-        json.loads(r["application"]), json.loads(r["trail"]))
+        json.loads(r["application"]), unpack_decision(r["trail"]))
 
 
 def get_decision(engine: Engine, decision_id: int) -> StoredDecision:

@@ -42,7 +42,8 @@ def upgrade() -> None:
         sa.Column("term_months", sa.Integer()),
         sa.Column("reason_codes", sa.Text(), nullable=False),  # JSON list
         sa.Column("application", sa.Text(), nullable=False),  # JSON: the inputs as received
-        sa.Column("trail", sa.Text(), nullable=False),  # JSON: every product, every rule, why
+        # zlib-compressed compact JSON (kequn.domain.loans.Decision.to_record): every product, every rule, why
+        sa.Column("trail", sa.LargeBinary(), nullable=False),
         sa.Column("input_hash", sa.String(64), nullable=False),
         sa.CheckConstraint("outcome IN ('offer', 'lead', 'declined')", name="ck_loan_decision_outcome"),
         sa.CheckConstraint("arm IN ('champion', 'challenger')", name="ck_loan_decision_arm"),
