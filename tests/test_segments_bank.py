@@ -261,6 +261,33 @@ def test_merchant_rules_follow_owner_and_enterprise(bank: Any) -> None:
     assert expected and _ids(service.evaluate(wh, seg, AS_OF)) == expected
 
 
+def test_portrait_equals_sql(bank: Any) -> None:
+    from kequn.segments import definitions, service
+    from kequn.segments.portrait import portrait
+
+    wh, _ = bank
+    seg = definitions.load_shipped()["payroll"]
+    p = portrait(wh, seg, service.evaluate(wh, seg, AS_OF), AS_OF,
+                 tags=["app_active_flag", "aum", "aum_tier", "churn_risk"])
+    row = wh.con.con.execute(f"""
+        SELECT count(*) FILTER (WHERE payroll_flag), count(*),
+          avg(CASE WHEN app_active_flag THEN 1.0 ELSE 0.0 END) FILTER (WHERE payroll_flag),
+          avg(CASE WHEN app_active_flag THEN 1.0 ELSE 0.0 END),
+          avg(aum) FILTER (WHERE payroll_flag), median(aum) FILTER (WHERE payroll_flag),
+          avg(churn_risk) FILTER (WHERE payroll_flag)
+        FROM {SNAP}""").fetchone()
+    by_tag = {t["tag"]: t for t in p["tags"]}
+    assert (p["size"], p["population"]) == (row[0], row[1])
+    assert by_tag["app_active_flag"]["segment"] == pytest.approx(row[2], abs=1e-4)
+    assert by_tag["app_active_flag"]["population"] == pytest.approx(row[3], abs=1e-4)
+    assert by_tag["aum"]["segment"] == pytest.approx(row[4], abs=1e-3)
+    assert by_tag["aum"]["segment_median"] == pytest.approx(row[5], abs=1e-3)
+    assert by_tag["churn_risk"]["segment"] == pytest.approx(row[6], abs=1e-4)
+    tiers = wh.con.con.execute(f"SELECT aum_tier, count(*) FROM {SNAP} WHERE payroll_flag GROUP BY 1 "
+                               "ORDER BY 2 DESC, 1 LIMIT 5").fetchall()
+    assert [(t["value"], t["count"]) for t in by_tag["aum_tier"]["top"]] == tiers
+
+
 def test_masked_export_never_contains_a_full_phone_or_name(bank: Any, tmp_path: Any) -> None:
     from kequn.segments import definitions, service
 

@@ -81,6 +81,8 @@ def test_cli_static_list_journeys_and_graph(stores: Any, tmp_path: Any) -> None:
     assert funnel[0]["reached"] == runs[0]["customers"] > 0
     ent = json.loads(_cli("graph", "enterprise", "E1", "--as-of", str(AS_OF)).stdout)
     assert ent["employees"] > 0 and 0 <= ent["penetration_credit_card"] <= 1
+    prof = json.loads(_cli("segments", "profile", "payroll", "--as-of", str(AS_OF)).stdout)
+    assert prof["size"] > 0 and {t["tag"] for t in prof["tags"]} >= {"aum", "payroll_flag"}
     fell = json.loads(_cli("graph", "headcount-fell", "--as-of", str(AS_OF)).stdout)
     assert all(r["headcount"] < r["previous"] for r in fell)
 
@@ -120,6 +122,8 @@ def test_api_router(stores: Any) -> None:
     assert c.get("/api/segments/api_seg").json()["usable"] is True
     assert c.get("/api/segments/nope").status_code == 404
     assert c.get("/api/journeys").status_code == 200
+    prof = c.get("/api/segments/payroll/profile", params={"as_of": str(AS_OF), "tags": "aum,aum_tier"}).json()
+    assert prof["size"] == size and [t["tag"] for t in prof["tags"]] == ["aum", "aum_tier"]
     assert c.get("/api/graph/enterprises/E0", params={"as_of": str(AS_OF)}).json()["employees"] > 0
     paths = {(m, r.path) for r in router.routes for m in getattr(r, "methods", ())}
     assert paths == set(ROUTE_PERMISSIONS)

@@ -166,6 +166,18 @@ async def segment_members(request: Request, segment_id: str, as_of: str | None =
     return {"segment": segment_id, "as_of": day, "rows": rows}
 
 
+@router.get("/api/segments/{segment_id}/profile")
+async def segment_profile(request: Request, segment_id: str, as_of: str | None = None,
+                          tags: str | None = None) -> dict[str, Any]:
+    """客群画像: shares, means, medians and top values of tags in the segment against everyone."""
+    from kequn.segments import definitions, service
+    from kequn.segments.portrait import portrait
+
+    seg, day = definitions.get(_engine(request), segment_id), _day(as_of)
+    wanted = [t for t in (tags or "").split(",") if t] or None
+    return await _run(request, lambda wh: portrait(wh, seg, service.evaluate(wh, seg, day), day, wanted))
+
+
 # ----------------------------------------------------------------------------------------- journeys
 @router.get("/api/journeys")
 def list_tracks() -> list[dict[str, Any]]:
@@ -228,6 +240,7 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], str] = {
     ("POST", "/api/segments/{segment_id}/approve"): "segments.manage",
     ("GET", "/api/segments/{segment_id}/size"): "segments.view",
     ("GET", "/api/segments/{segment_id}/members"): "segments.members",
+    ("GET", "/api/segments/{segment_id}/profile"): "segments.view",
     ("GET", "/api/journeys"): "segments.view",
     ("GET", "/api/journeys/{track_id}/funnel"): "segments.view",
     ("GET", "/api/graph/enterprises/{enterprise_id}"): "graph.view",

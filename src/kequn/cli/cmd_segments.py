@@ -193,6 +193,27 @@ def seg_export(ctx: typer.Context, segment_id: str, out: Annotated[Path, typer.O
     _console(ctx).result({"segment": segment_id, "rows": n, "file": out}, human=f"{n} rows (masked) → {out}")
 
 
+@segments_app.command("profile")
+def seg_profile(
+    ctx: typer.Context, segment_id: str, as_of: AsOf = None,
+    tags: Annotated[str | None, typer.Option("--tags", help="Comma-separated tag ids (default: a core set).")] = None,
+) -> None:
+    """客群画像: how the members differ from everyone (shares, means, medians, top values)."""
+    from kequn.segments import definitions, service
+    from kequn.segments.portrait import portrait
+
+    wh, day = _wh(), _date(as_of)
+    seg = definitions.get(_ops(), segment_id)
+    p = portrait(wh, seg, service.evaluate(wh, seg, day), day, tags.split(",") if tags else None)
+    lines = [f"{segment_id} as of {day}: {p['size']} of {p['population']}"]
+    for t in p["tags"]:
+        if "top" in t:
+            lines.append(f"  {t['tag']}: " + ", ".join(f"{v['value']} {v['share']}" for v in t["top"]))
+        else:
+            lines.append(f"  {t['tag']}: segment {t['segment']} vs all {t['population']} (lift {t['lift']})")
+    _console(ctx).result(p, human="\n".join(lines))
+
+
 @segments_app.command("check")
 def seg_check(ctx: typer.Context, rule: str, entity: Annotated[str, typer.Option("--entity")] = "customer") -> None:
     """Parse and type-check a rule against the tag catalogue (no data is read)."""

@@ -94,6 +94,11 @@ def _kind(spec: TagSpec) -> str:
     return spec.value_type
 
 
+def value_kind(spec: TagSpec) -> str:
+    """How the rule language treats a tag: number, flag, category, list or band (text levels)."""
+    return _kind(spec)
+
+
 def _lit_kind(value: object) -> str:
     if isinstance(value, bool):
         return "flag"
