@@ -11,6 +11,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
+from kequn.domain.datamodel import CHANNELS_TXN
 from kequn.tags.model import MONEY, AsOf, Group, Tables, TagDef, band, change, days_between, ratio
 
 ASSET_KINDS = ("deposit", "time_deposit", "wealth")
@@ -162,6 +163,19 @@ def _spend_share(cond):  # type: ignore[no-untyped-def]
     return f
 
 
+def _channel_count(channel: str):  # type: ignore[no-untyped-def]
+    def f(x: ir.Table, a: AsOf) -> ir.IntegerValue:
+        return x.count(where=(x.channel == channel) & _in(x, a, 90))
+    return f
+
+
+def _channel_preference(w: ir.Table, a: AsOf) -> ir.StringValue:
+    """The channel with most transactions in 90 days; ties go to the first in the data model's channel order.
+    (Counting the 8 channels side by side is ~3× cheaper than ``mode()`` and deterministic.)"""
+    top = ibis.greatest(*(w[f"_ch_{c}"] for c in CHANNELS_TXN))
+    return ibis.cases(*(((w[f"_ch_{c}"] == top) & (top > 0), c) for c in CHANNELS_TXN), else_=ibis.null("string"))
+
+
 def _is_login(e: ir.Table) -> ir.BooleanValue:
     return e.channel.isin(("app", "web"))
 
@@ -241,7 +255,8 @@ DEFS: tuple[TagDef, ...] = (
     _agg("txn_count_30d", "customer_txn", lambda x, a: x.count(where=_in(x, a, 30)), fill=0),
     _agg("txn_count_90d", "customer_txn", lambda x, a: x.count(where=_in(x, a, 90)), fill=0),
     _agg("active_days_30d", "customer_txn", lambda x, a: x.ts.date().nunique(where=_in(x, a, 30)), fill=0),
-    _agg("channel_preference", "customer_txn", lambda x, a: x.channel.mode(where=_in(x, a, 90))),
+    *(_agg(f"_ch_{c}", "customer_txn", _channel_count(c), fill=0) for c in CHANNELS_TXN),
+    _der("channel_preference", tuple(f"_ch_{c}" for c in CHANNELS_TXN), _channel_preference),
     _agg("card_spend_90d", "customer_txn", lambda x, a: _money((-x.amount).sum(where=_spend(x) & _in(x, a, 90))), fill=0),
     _agg("weekend_spend_share", "customer_txn", _spend_share(lambda x: x.ts.day_of_week.index() >= 5)),
     _agg("night_spend_share", "customer_txn",
