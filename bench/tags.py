@@ -276,6 +276,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--pandas-customers", type=int, default=200_000)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--keep", action="store_true", help="Keep the warehouse file afterwards.")
+    p.add_argument("--memory-limit", default="6GB", help="DuckDB memory limit (the machine is shared).")
     args = p.parse_args(argv)
 
     from kequn.tags.approval import approved_ids
@@ -288,6 +289,7 @@ def main(argv: list[str] | None = None) -> dict:
     if fresh and args.db.exists():
         args.db.unlink()
     wh = connect(f"duckdb:///{args.db}", threads=args.threads)
+    wh.sql(f"SET memory_limit = '{args.memory_limit}'")
     if fresh:
         print(f"building warehouse at {args.db}", flush=True)
         t0 = time.perf_counter()
@@ -319,6 +321,7 @@ def main(argv: list[str] | None = None) -> dict:
     wh.sql("DROP TABLE IF EXISTS _b_kequn")
     wh.close()
     sw = connect(f"duckdb:///{sub}", threads=args.threads)
+    sw.sql(f"SET memory_limit = '{args.memory_limit}'")
     from kequn.warehouse.schema import create_tables
 
     create_tables(sw)
