@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 from fastapi.testclient import TestClient
+
 from test_api_support import CUSTOMERS, login, make_app
 
 RAW = [v for name, idn, phone, _ in CUSTOMERS.values() for v in (name, idn, phone)]

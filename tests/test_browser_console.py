@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from test_api_support import PASSWORD, make_app
 
 CHROMIUM = "/usr/bin/chromium"

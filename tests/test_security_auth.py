@@ -8,12 +8,12 @@ import re
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from test_api_support import PASSWORD, login, make_app, settings
 
 from kequn.errors import ConfigError, ValidationError
 from kequn.security import auth
 from kequn.security.passwords import hash_password, verify_password
 from kequn.security.scope import children_map, scope_for
+from test_api_support import PASSWORD, login, make_app, settings
 
 
 @pytest.fixture
@@ -170,10 +170,9 @@ def test_branch_scope_follows_the_parent_hierarchy():
 
 
 def test_demo_users_one_per_role_idempotent(tmp_path):
-    from test_api_support import build_opstore
-
     from kequn.security.roles import ROLES
     from kequn.services import users
+    from test_api_support import build_opstore
 
     engine = build_opstore(tmp_path / "ops.sqlite")
     first = users.ensure_demo_users(engine, ["B100", "B110"])

@@ -15,10 +15,10 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
-from test_api_support import make_app
 
 from kequn.errors import AuthenticationError
 from kequn.security.oidc import OIDCConfig, OIDCProvider
+from test_api_support import make_app
 
 CLIENT_ID, CLIENT_SECRET = "kequn-console", "idp-client-secret-9"
 REDIRECT = "http://testserver/auth/sso/callback"

@@ -8,6 +8,7 @@ A route without a rule is refused (fail closed) and ``tests/test_authz_matrix.py
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final
 
 PUBLIC: Final = "public"
@@ -66,20 +67,6 @@ RULES: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/api/tokens"): _r("tokens.manage"),
     ("POST", "/api/tokens"): _r("tokens.manage"),
     ("DELETE", "/api/tokens/{token_id}"): _r("tokens.manage"),
-    # --- segments, journeys, graph (kequn.api.routes_segments): bank-wide lists are for HQ roles only
-    ("GET", "/api/segments"): _r("segments.view"),
-    ("POST", "/api/segments/check"): _r("segments.view"),
-    ("POST", "/api/segments/preview"): _r("segments.manage"),
-    ("POST", "/api/segments"): _r("segments.manage"),
-    ("GET", "/api/segments/{segment_id}"): _r("segments.view"),
-    ("POST", "/api/segments/{segment_id}/approve"): _r("segments.manage"),
-    ("GET", "/api/segments/{segment_id}/size"): _r("segments.view"),
-    ("GET", "/api/segments/{segment_id}/members"): _r("segments.members"),
-    ("GET", "/api/journeys"): _r("segments.view"),
-    ("GET", "/api/journeys/{track_id}/funnel"): _r("segments.view"),
-    ("GET", "/api/graph/enterprises/{enterprise_id}"): _r("graph.view"),
-    ("GET", "/api/graph/headcount-fell"): _r("graph.view"),
-    ("GET", "/api/graph/chains"): _r("graph.view"),
     # --- loan routing (kequn.api.routes_routing): decisions are bank-wide, so viewing is HQ/audit only
     ("POST", "/api/route"): _r("loans.route"),
     ("GET", "/api/loan-ladder"): _r("loans.view"),
@@ -90,12 +77,30 @@ RULES: Final[dict[tuple[str, str], Rule]] = {
     ("POST", "/api/loan-reviews/{review_id}/decide"): _r("loans.review"),
 }
 
-#: routers of other capabilities served by the same app (included when importable)
+#: routers of other capabilities served by the same app (included when importable). A router module may
+#: declare its own ``ROUTE_PERMISSIONS`` {(method, path): permission}; they join the rules above.
 CAPABILITY_ROUTERS: Final[tuple[str, ...]] = ("kequn.api.routes_segments", "kequn.api.routes_routing")
 
 
+@lru_cache(maxsize=1)
+def all_rules() -> dict[tuple[str, str], Rule]:
+    """The console's rules plus those the capability routers declare (the console's win on a clash)."""
+    import importlib
+
+    merged: dict[tuple[str, str], Rule] = {}
+    for name in CAPABILITY_ROUTERS:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        for key, permission in getattr(module, "ROUTE_PERMISSIONS", {}).items():
+            merged[key] = Rule(permission)
+    merged.update(RULES)
+    return merged
+
+
 def rule_for(method: str, path: str) -> Rule | None:
-    return RULES.get(("GET" if method == "HEAD" else method, path))
+    return all_rules().get(("GET" if method == "HEAD" else method, path))
 
 
 def routes_of(app: object) -> list[tuple[str, str]]:
@@ -115,7 +120,11 @@ def routes_of(app: object) -> list[tuple[str, str]]:
 def check_rules(app: object) -> None:
     """Refuse to start when a route has no rule (ConfigError lists each one)."""
     from kequn.errors import ConfigError
+    from kequn.security.roles import PERMISSIONS
 
-    missing = [{"route": f"{m} {p}"} for m, p in routes_of(app) if rule_for(m, p) is None]
+    missing = [{"route": f"{m} {p}", "problem": "no rule"} for m, p in routes_of(app) if rule_for(m, p) is None]
+    missing += [{"route": f"{m} {p}", "problem": f"unknown permission {r.permission}"}
+                for (m, p), r in all_rules().items() if r.permission not in (PUBLIC, LOGIN, *PERMISSIONS)]
     if missing:
-        raise ConfigError(f"{len(missing)} route(s) have no authorization rule in kequn.api.rules", details=missing)
+        raise ConfigError(f"{len(missing)} route(s) lack a valid authorization rule (kequn.api.rules)",
+                          details=missing)
