@@ -4,12 +4,12 @@
    plus 20 regional variants); per-application latency p50/p99/max. Same-run baselines: the 10-product
    shipped ladder, and validating the application alone (pydantic).
    Goal: p99 ≤ 2 ms per application over 30 products.
-2. Over HTTP on loopback: the bench starts uvicorn on 127.0.0.1 (one worker) serving the routing router
+2. Over HTTP on loopback: the bench starts uvicorn on 127.0.0.1 (``--workers``, default 2) serving the router
    on a bare FastAPI app with a fresh SQLite ops store (every decision is stored), then sends a bounded
    number of POST /api/route requests from C keep-alive client threads.
    Goal: ≥ 500 decisions/s with p99 ≤ 25 ms.
 
-    .venv/bin/python bench/route.py [--n 5000] [--http-requests 4000] [--clients 4] [--no-http]
+    .venv/bin/python bench/route.py [--n 5000] [--http-requests 4000] [--clients 8] [--workers 2] [--no-http]
 """
 
 from __future__ import annotations
@@ -119,26 +119,35 @@ def in_process(n: int) -> dict:
 
 # ------------------------------------------------------------------------------------------ HTTP
 
-SERVER = """
-import sys, uvicorn
-from fastapi import FastAPI
-sys.path.insert(0, {src!r})
+SERVER_MODULE = """
+import os, sys
+sys.path.insert(0, os.environ["KEQUN_BENCH_SRC"])
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from kequn.api.routes_routing import router
 from kequn.opstore import engine_for
-from fastapi import Request
-from fastapi.responses import JSONResponse
+
 app = FastAPI()
 app.include_router(router)
-app.state.routing_engine = engine_for({url!r})
+app.state.routing_engine = engine_for(os.environ["KEQUN_BENCH_OPSTORE"])
 
 
 @app.post("/bench/noop")
 async def noop(request: Request):  # same-run baseline: the HTTP stack alone (read body, answer JSON)
     await request.body()
-    return JSONResponse({{"ok": True}})
-
-uvicorn.run(app, host="127.0.0.1", port={port}, log_level="warning", access_log=False)
+    return JSONResponse({"ok": True})
 """
+
+
+def start_server(tmp: Path, url: str, port: int, workers: int) -> subprocess.Popen:
+    import os
+
+    (tmp / "kequn_bench_route_app.py").write_text(SERVER_MODULE, encoding="utf-8")
+    env = {**os.environ, "KEQUN_BENCH_SRC": str(ROOT / "src"), "KEQUN_BENCH_OPSTORE": url,
+           "PYTHONPATH": str(tmp)}
+    return subprocess.Popen([sys.executable, "-m", "uvicorn", "kequn_bench_route_app:app", "--host", "127.0.0.1",
+                             "--port", str(port), "--workers", str(workers), "--log-level", "warning",
+                             "--no-access-log"], env=env, cwd=tmp)
 
 
 def free_port() -> int:
@@ -186,11 +195,25 @@ def client(port: int, bodies: list[bytes], lat: list[float], errors: list[int], 
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process (Linux /proc)."""
+    """User + system CPU seconds of a process and its children (the uvicorn workers), from Linux /proc."""
     import os
 
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for p in [pid, *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except FileNotFoundError:
+        return []
+    return [int(k) for k in kids] + [g for k in kids for g in _children(int(k))]
 
 
 def load(port: int, proc: subprocess.Popen, bodies: list[bytes], n_clients: int, path: str) -> dict:
@@ -215,30 +238,34 @@ def load(port: int, proc: subprocess.Popen, bodies: list[bytes], n_clients: int,
             "per_server_cpu_second": round(len(all_lat) / server_cpu, 1) if server_cpu else None}
 
 
-def over_http(n_requests: int, n_clients: int) -> dict:
-    with tempfile.TemporaryDirectory(prefix="kequn-bench-route-") as tmp:
+def over_http(n_requests: int, n_clients: int, workers: int, tmp_root: str | None = None) -> dict:
+    with tempfile.TemporaryDirectory(prefix="kequn-bench-route-", dir=tmp_root) as tmp:
         url = f"sqlite:///{Path(tmp) / 'ops.sqlite'}"
         prepare_store(url)
         port = free_port()
-        proc = subprocess.Popen([sys.executable, "-c", SERVER.format(src=str(ROOT / "src"), url=url, port=port)])
+        proc = start_server(Path(tmp), url, port, workers)
         try:
             wait_up(port, proc)
             bodies = [json.dumps(a).encode() for a in applications(n_requests, seed=11)]
-            client(port, bodies[:100], [], [])  # warm-up (compiles the ladder, opens the store)
-            baseline = load(port, proc, bodies[100:], n_clients, "/bench/noop")
-            routed = load(port, proc, bodies[100:], n_clients, "/api/route")
+            for i in range(workers * 2):  # warm-up every worker (compiles the ladder, opens the store)
+                client(port, bodies[i * 50:(i + 1) * 50], [], [])
+            baseline = load(port, proc, bodies[workers * 100:], n_clients, "/bench/noop")
+            routed = load(port, proc, bodies[workers * 100:], n_clients, "/api/route")
         finally:
             proc.terminate()
             proc.wait(timeout=10)
-    return {"baseline_noop": baseline, "route": routed}
+    return {"workers": workers, "baseline_noop": baseline, "route": routed}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=5000)
     ap.add_argument("--http-requests", type=int, default=4000)
-    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     ap.add_argument("--no-http", action="store_true")
+    ap.add_argument("--tmp-dir", default=None, help="where the SQLite ops store lives (e.g. /dev/shm to take "
+                                                     "the disk's fsync out, as a diagnostic)")
     ap.add_argument("--quick", action="store_true", help="smaller runs (for `make bench -- --quick`)")
     args = ap.parse_args()
     if args.quick:
@@ -252,7 +279,7 @@ def main() -> int:
     print(f"in-process: p99 {ip['route_30']['p99']} ms over 30 products (goal ≤ 2 ms): {'MET' if ok_ip else 'NOT MET'}")
     ok_http = True
     if not args.no_http:
-        result["http"] = over_http(args.http_requests, args.clients)
+        result["http"] = over_http(args.http_requests, args.clients, args.workers, args.tmp_dir)
         h, b = result["http"]["route"], result["http"]["baseline_noop"]
         ok_http = h["per_s"] >= 500 and h["p99_ms"] <= 25 and h["errors"] == 0
         print(json.dumps(result["http"], indent=1))

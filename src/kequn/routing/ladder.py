@@ -105,18 +105,18 @@ def compiled_from_payload(payload: dict[str, Any]) -> CompiledLadder:
 
 
 #: approved change requests never change, so their compiled form is cached per (store, request id)
-_BY_REQUEST: dict[tuple[str, int], Any] = {}
+_BY_REQUEST: dict[tuple[Any, int], Any] = {}
 
 
 #: how long a lookup of the approved version is reused: a version approved in another process (e.g. by
 #: `kequn ladder approve` while the API runs) takes effect within this many seconds; in-process approvals
 #: (``approve`` below) take effect at once
 APPROVED_TTL_SECONDS = 1.0
-_IDS: dict[tuple[str, str], tuple[float, dict[str, int]]] = {}
+_IDS: dict[tuple[Any, str], tuple[float, dict[str, int]]] = {}
 
 
-def _store_key(engine: Engine) -> str:
-    return engine.url.render_as_string(hide_password=True)
+def _store_key(engine: Engine) -> Any:
+    return engine  # one cache entry per Engine object (an Engine is hashable and lives as long as its app)
 
 
 def approved_ids(engine: Engine, ladder_id: str) -> dict[str, int]:

@@ -60,7 +60,7 @@ def _now() -> dt.datetime:
 
 
 def application_json(app: Application) -> str:
-    return json.dumps(app.model_dump(mode="json"), ensure_ascii=False, sort_keys=True)
+    return app.model_dump_json()
 
 
 def pack_decision(decision: Decision) -> bytes:
@@ -111,12 +111,19 @@ def log_decision(engine: Engine | Connection, app: Application, decision: Decisi
 
 
 def _insert(conn: Connection, row: dict[str, Any]) -> int:
-    decision_id = int(conn.execute(loan_decision.insert(), row).inserted_primary_key[0])
-    if row["outcome"] == "lead":
-        conn.execute(loan_lead.insert(), dict(
-            decision_id=decision_id, created_at=row["decided_at"], branch_id=row["branch_id"],
-            customer_id=row["customer_id"], product_id=row["product_id"], status="open"))
-    return decision_id
+    return _insert_many(conn, [row])[0]
+
+
+def _insert_many(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert decisions in one statement (ids returned in order) and a branch lead for each ``lead``."""
+    stmt = loan_decision.insert().returning(loan_decision.c.id, sort_by_parameter_order=True)
+    ids = [int(r[0]) for r in conn.execute(stmt, rows)]
+    leads = [dict(decision_id=i, created_at=row["decided_at"], branch_id=row["branch_id"],
+                  customer_id=row["customer_id"], product_id=row["product_id"], status="open")
+             for row, i in zip(rows, ids, strict=True) if row["outcome"] == "lead"]
+    if leads:
+        conn.execute(loan_lead.insert(), leads)
+    return ids
 
 
 class DecisionWriter:
@@ -168,7 +175,7 @@ class DecisionWriter:
     def _commit(self, batch: list[Any]) -> None:
         try:
             with self.engine.begin() as conn:
-                ids = [_insert(conn, row) for row, _ in batch]
+                ids = _insert_many(conn, [row for row, _ in batch])
         except Exception as exc:  # noqa: BLE001 - handed to every waiting caller
             for _, fut in batch:
                 fut.set_exception(exc)
