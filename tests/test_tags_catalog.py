@@ -89,3 +89,10 @@ def test_changed_tag_stays_draft_until_a_second_person_approves(tmp_path, ops_en
     approve(ops_engine, cat["aum_tier"], "bob")
     st = statuses(cat, ops_engine)["aum_tier"]
     assert st.status == "approved" and st.source == "ops store"
+
+
+def test_docs_catalogue_table_is_current():
+    from kequn.tags.doc import splice
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "tags.md").read_text(encoding="utf-8")
+    assert splice(doc) == doc, "docs/tags.md is stale: run python -m kequn.tags.doc --write"
