@@ -129,13 +129,18 @@ def write_profile(wh: Any, custs: list[dict[str, Any]], employer: dict[str, str]
              "aum_tier": rng.choice(TIERS), "churn_risk": None if rng.random() < 0.3 else round(rng.random(), 2),
              "payday_regularity": rng.choice(["none", "regular", "irregular"]),
              "new_citizen_flag": bool(c["is_new_citizen"]),
-             "credit_card_holder": rng.random() < 0.4, "loan_holder": rng.random() < 0.3} for c in custs]
+             "credit_card_holder": rng.random() < 0.4, "loan_holder": rng.random() < 0.3,
+             "active_days_30d": rng.randint(0, 20), "days_since_last_txn": rng.randint(0, 200),
+             "card_spend_90d": float(rng.choice([0, 0, 500, 3000])), "overdue_flag": rng.random() < 0.1}
+            for c in custs]
     schema = pa.schema([("as_of", pa.date32()), ("customer_id", pa.string()), ("payroll_flag", pa.bool_()),
                         ("app_active_flag", pa.bool_()), ("products_held", pa.int64()),
                         ("tenure_months", pa.int64()), ("aum", pa.float64()), ("aum_tier", pa.string()),
                         ("churn_risk", pa.float64()), ("payday_regularity", pa.string()),
                         ("new_citizen_flag", pa.bool_()), ("credit_card_holder", pa.bool_()),
-                        ("loan_holder", pa.bool_())])
+                        ("loan_holder", pa.bool_()), ("active_days_30d", pa.int64()),
+                        ("days_since_last_txn", pa.int64()), ("card_spend_90d", pa.float64()),
+                        ("overdue_flag", pa.bool_())])
     t = ibis.memtable(pa.Table.from_pylist(rows, schema=schema))
     if not wh.has_table("tag_snapshot_customer"):
         wh.con.create_table("tag_snapshot_customer", t)

@@ -134,3 +134,18 @@ def test_route_permissions_are_declared_roles_permissions() -> None:
     from kequn.security.roles import PERMISSIONS
 
     assert set(ROUTE_PERMISSIONS.values()) <= set(PERMISSIONS)
+
+
+def test_daily_step_snapshots_approved_segments_and_runs_tracks(stores: Any) -> None:
+    from kequn.segments import service
+    from kequn.warehouse import open_default
+
+    wh = open_default()
+    service.submit_shipped(stores, wh, "new_citizens", "alice")
+    service.approve(stores, "new_citizens", "bob")
+    service.submit_shipped(stores, wh, "payroll", "alice")  # still a draft: not snapshotted
+    out = service.daily(wh, stores, AS_OF)
+    assert set(out["segments"]) == {"new_citizens"} and out["segments"]["new_citizens"] > 0
+    assert set(out["journeys"]) == {"payroll", "new_citizen", "credit_card"}
+    assert out["journeys"]["new_citizen"]["customers"] == out["segments"]["new_citizens"]
+    wh.close()

@@ -222,7 +222,25 @@ def approved(engine_: Any, segment_id: str) -> SegmentDef:
     return definitions.get(engine_, segment_id, approved_only=True)
 
 
+def daily(wh: Any, engine_: Any, as_of: dt.date) -> dict[str, Any]:
+    """The daily step of segments (for `kequn run`): snapshot every approved segment and run every journey
+    track as of the day. Returns sizes by segment and customers/transitions by track."""
+    from kequn.segments import journeys
+
+    cat = catalogue_mod.load(wh)
+    approved_ids = [i for i, (_d, status) in definitions.all_definitions(engine_).items() if status == "approved"]
+    segs = [approved(engine_, i) for i in approved_ids]
+    sizes = snapshot_many(wh, segs, as_of, cat)
+    tracks: dict[str, Any] = {}
+    for t in journeys.load_tracks().values():
+        try:
+            tracks[t.id] = journeys.run(wh, t, as_of, cat)
+        except SegmentError as exc:  # one track's missing tag must not stop the others
+            tracks[t.id] = {"track": t.id, "error": exc.message}
+    return {"as_of": as_of, "segments": sizes, "journeys": tracks}
+
+
 __all__ = [
-    "SegmentError", "approve", "approved", "changes", "create", "evaluate", "export", "export_rows", "overlap",
+    "SegmentError", "approve", "approved", "changes", "create", "daily", "evaluate", "export", "export_rows", "overlap",
     "size", "snapshot", "submit_shipped", "usable", "validate_rule",
 ]
