@@ -183,3 +183,13 @@ def test_demo_users_one_per_role_idempotent(tmp_path):
     assert branches["hq_analyst"] is None
     for username, password, _, _ in first:
         assert users.authenticate(engine, username, password).username == username
+
+
+def test_kequn_serve_refuses_to_start_without_a_secret(data_dir, monkeypatch, capsys):
+    from kequn.cli.main import main
+
+    monkeypatch.delenv("KEQUN_SECRET_KEY", raising=False)
+    monkeypatch.delenv("KEQUN_DEMO", raising=False)
+    assert main(["serve", "--port", "1"]) == ConfigError.exit_code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "refusing to start outside demo mode" in err[0] and "KEQUN_SECRET_KEY" in err[0]
