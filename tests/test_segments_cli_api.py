@@ -149,3 +149,10 @@ def test_daily_step_snapshots_approved_segments_and_runs_tracks(stores: Any) -> 
     assert set(out["journeys"]) == {"payroll", "new_citizen", "credit_card"}
     assert out["journeys"]["new_citizen"]["customers"] == out["segments"]["new_citizens"]
     wh.close()
+
+
+def test_usable_is_false_on_an_unmigrated_ops_store(tmp_path: Any) -> None:
+    from kequn.opstore import engine_for
+    from kequn.segments.service import usable
+
+    assert usable("payroll", engine_for(f"sqlite:///{tmp_path / 'empty.sqlite'}")) is False

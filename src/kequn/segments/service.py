@@ -202,19 +202,19 @@ def approve(engine_: Any, segment_id: str, checker: str, *, reject_reason: str |
 
 
 def usable(segment_id: str, engine_: Any | None = None) -> bool:
-    """Whether a campaign may target ``segment_id``: an approved version exists (maker-checker done)."""
+    """Whether a campaign may target ``segment_id``: an approved version exists (maker-checker done).
+    An ops store not yet migrated has approved nothing."""
+    from sqlalchemy import inspect
+
     from kequn.opstore import approvals
 
     if engine_ is None:
         from kequn.opstore import open_default
 
         engine_ = open_default()
-    try:
-        return approvals.current(engine_, "segment", segment_id) is not None
-    except Exception as exc:  # noqa: BLE001 - an unmigrated ops store means nothing was approved
-        if "change_request" in str(exc):
-            return False
-        raise
+    if not inspect(engine_).has_table("change_request"):
+        return False
+    return approvals.current(engine_, "segment", segment_id) is not None
 
 
 def approved(engine_: Any, segment_id: str) -> SegmentDef:
