@@ -132,13 +132,13 @@ def _money(x: ir.NumericValue) -> ir.NumericValue:
 def _age(c: ir.Table, a: AsOf) -> ir.IntegerValue:
     md = a.date.month * 100 + a.date.day
     before_birthday = (c.birth_date.month() * 100 + c.birth_date.day()) > md
-    return a.date.year - c.birth_date.year() - before_birthday.cast("int64")
+    return a.date.year - c.birth_date.year() - ibis.ifelse(before_birthday, 1, 0)
 
 
 def _tenure_months(c: ir.Table, a: AsOf) -> ir.IntegerValue:
     on = c.onboarded_on
     months = (a.date.year * 12 + a.date.month) - (on.year() * 12 + on.month())
-    return (months - (on.day() > a.date.day).cast("int64")).cast("int64")
+    return (months - ibis.ifelse(on.day() > a.date.day, 1, 0)).cast("int64")
 
 
 # balance group: which month end, which kinds

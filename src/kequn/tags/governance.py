@@ -138,7 +138,7 @@ def _bin_counts(t: ir.Table, tags: list[str], edges: Mapping[str, list[float]], 
     if not tags:
         return {}
     cols = {f"c{i}": _bin_expr(t[tag], edges.get(tag)) for i, tag in enumerate(tags)}
-    w = t.select(_y=(y.cast("int64") if y is not None else ibis.literal(0)), **cols)
+    w = t.select(_y=(ibis.ifelse(y, 1, 0) if y is not None else ibis.literal(0)), **cols)
     if y is not None:
         w = w.filter(w._y.notnull())
     long = w.pivot_longer(list(cols), names_to="tag", values_to="bin")
