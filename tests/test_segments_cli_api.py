@@ -121,6 +121,13 @@ def test_api_router(stores: Any) -> None:
     assert c.post("/api/segments/api_seg/approve", json={"checker": "bob"}).json()["status"] == "approved"
     assert c.get("/api/segments/api_seg").json()["usable"] is True
     assert c.get("/api/segments/nope").status_code == 404
+    for path, body in (("/api/segments/preview", {"rule": "payroll_flag", "as_of": 5}),
+                       ("/api/segments/check", {"rule": "payroll_flag", "entity": 5}),
+                       ("/api/segments", {"id": "s2", "name_zh": "x", "name_en": "x", "static": True, "ids": 7,
+                                          "maker": "alice"}),
+                       ("/api/segments/api_seg/approve", {"checker": "bob", "reject_reason": ["x"]})):
+        bad_req = c.post(path, json=body)
+        assert bad_req.status_code == 422, (path, bad_req.text)
     assert c.get("/api/journeys").status_code == 200
     prof = c.get("/api/segments/payroll/profile", params={"as_of": str(AS_OF), "tags": "aum,aum_tier"}).json()
     assert prof["size"] == size and [t["tag"] for t in prof["tags"]] == ["aum", "aum_tier"]

@@ -50,12 +50,12 @@ def _actor(request: Request, body: dict[str, Any], key: str) -> str:
     return name
 
 
-def _day(value: str | None) -> dt.date:
-    if not value:
+def _day(value: Any) -> dt.date:
+    if value is None or value == "":
         return dt.date.today()
     try:
         return dt.date.fromisoformat(value)
-    except ValueError:
+    except (TypeError, ValueError):
         raise ValidationError(f"as_of {value!r} is not a date: use YYYY-MM-DD") from None
 
 
@@ -82,8 +82,8 @@ async def check_rule(request: Request, body: dict[str, Any] = Body(...)) -> dict
     from kequn.segments import catalogue, service
 
     rule, entity = body.get("rule"), body.get("entity", "customer")
-    if not isinstance(rule, str):
-        raise ValidationError("body needs 'rule' (text)")
+    if not isinstance(rule, str) or not isinstance(entity, str):
+        raise ValidationError("body needs 'rule' (text) and optionally 'entity' (customer, enterprise, merchant)")
 
     def job(wh: Any) -> dict[str, Any]:
         try:
@@ -114,6 +114,8 @@ async def create_segment(request: Request, body: dict[str, Any] = Body(...)) -> 
 
     maker = _actor(request, body, "maker")
     ids = body.pop("ids", None)
+    if ids is not None and not (isinstance(ids, list) and all(isinstance(i, (str, int)) for i in ids)):
+        raise ValidationError("'ids' must be a list of ids (text or numbers)")
     fields = {k: v for k, v in body.items() if k != "maker"}
     seg = from_payload({"owner": maker, **fields})
     req = await _run(request, lambda wh: service.create(_engine(request), wh, seg, maker, ids))
@@ -138,7 +140,10 @@ def approve_segment(request: Request, segment_id: str, body: dict[str, Any] = Bo
     from kequn.segments import service
 
     checker = _actor(request, body, "checker")
-    req = service.approve(_engine(request), segment_id, checker, reject_reason=body.get("reject_reason"))
+    reason = body.get("reject_reason")
+    if reason is not None and not isinstance(reason, str):
+        raise ValidationError("'reject_reason' must be text")
+    req = service.approve(_engine(request), segment_id, checker, reject_reason=reason)
     return {"segment": segment_id, "version": req.version, "status": req.status, "checker": req.checker}
 
 
