@@ -149,5 +149,5 @@ def test_allocation_respects_budget_and_is_near_optimal(raw, budget):
     assert all(c.uplift > 0 for c in out.chosen)
     # the greedy is within one item's value of the optimum (the LP-relaxation bound)
     opt = _brute_force(uniq, Decimal(budget))
-    assert out.expected_value >= opt - max((c.uplift for c in uniq), default=0) - 1e-9
+    assert out.expected_value >= opt - max([0.0, *(c.uplift for c in uniq)]) - 1e-9
     assert out.expected_value <= opt + 1e-9

@@ -10,7 +10,7 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     quiet_hours_start: str = Field("21:00", description="No marketing contact from this local time …")
     quiet_hours_end: str = Field("08:00", description="… until this local time.")
     threads: int = Field(0, ge=0, description="Worker threads for the warehouse engine (0 = all cores).")
+    opstore_durability: Literal["full", "normal"] = Field(
+        "full",
+        description="full: every ops-store commit is flushed to disk before it returns (SQLite synchronous=FULL, "
+        "PostgreSQL synchronous_commit=on). normal: commits survive a crash of Kequn but the last moments may be "
+        "lost on power failure (SQLite WAL synchronous=NORMAL, PostgreSQL synchronous_commit=off); the store "
+        "stays consistent either way.",
+    )
 
     @field_validator("timezone")
     @classmethod

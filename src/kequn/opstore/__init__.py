@@ -32,29 +32,43 @@ def normalise_url(url: str) -> str:
     raise ConfigError(f"unsupported ops-store URL {url!r}: use sqlite:///file.sqlite or postgresql+psycopg://…")
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=5000")
-    finally:
-        cursor.close()
+def _sqlite_pragmas(synchronous: str) -> Any:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
+        finally:
+            cursor.close()
+
+    return on_connect
 
 
-def engine_for(url: str) -> Engine:
-    """An Engine for the ops store at ``url``; creates the folder of a SQLite file when needed."""
+def engine_for(url: str, durability: str | None = None) -> Engine:
+    """An Engine for the ops store at ``url``; creates the folder of a SQLite file when needed.
+
+    ``durability`` (default: the ``opstore_durability`` setting) is ``full`` or ``normal`` — see
+    docs/settings.md."""
     from sqlalchemy import create_engine, event
 
+    if durability is None:
+        from kequn.settings import get_settings
+
+        durability = get_settings().opstore_durability
+    if durability not in ("full", "normal"):
+        raise ConfigError(f"ops-store durability must be 'full' or 'normal', got {durability!r}")
     url = normalise_url(url)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas("FULL" if durability == "full" else "NORMAL"))
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    connect_args = {} if durability == "full" else {"options": "-c synchronous_commit=off"}
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
 def open_default() -> Engine:

@@ -133,7 +133,8 @@ def day_activity(wh: Any, rules: tuple[GrowthRule, ...], day: dt.date) -> Any:
             t = tx.filter(tx.txn_type == r.txn_type, tx.ts >= start, tx.ts < end, tx.customer_id.notnull())
             agg = t.group_by("customer_id").aggregate(occurrences=t.count(),
                                                       amount=t.amount.abs().sum().cast("float64"))
-        parts.append(agg.mutate(rule_id=ibis.literal(r.id)))
+        parts.append(agg.select(customer_id=agg.customer_id.cast("string"), occurrences=agg.occurrences.cast("int64"),
+                                amount=agg.amount.cast("float64"), rule_id=ibis.literal(r.id)))
     expr = parts[0]
     for p in parts[1:]:
         expr = expr.union(p)

@@ -8,6 +8,10 @@ and the database CHECK refuses an overdraft as a second line. Earned points form
 spending consumes the oldest-expiring lots first; the expiry run moves what is left of expired lots to
 the ``expiry`` (breakage) account.
 
+System accounts are *derived*: their balance is the sum of their entries, never a stored row that every
+posting would update — otherwise every earn in the bank would queue on the one ``issuance`` row (a hot
+account). Customer, corporate and budget balances are stored and guarded.
+
 Every request carries an idempotency key: a retry with the same key and the same request returns the
 first response and posts nothing; the same key with a different request is a ``ConflictError``.
 """
@@ -85,6 +89,9 @@ class Ledger:
     def __init__(self, engine: Engine, clock: Callable[[], dt.datetime] = _now) -> None:
         self.engine = engine
         self.clock = clock
+        self._ids: dict[tuple[str, str, str, str], int] = {}  # accounts are never deleted: ids can be cached
+        self._owner: dict[int, str] = {}  # account id -> owner type, for committed accounts
+        self._pending: dict[tuple[str, str, str, str], int] = {}  # learnt in the open transaction
 
     # ------------------------------------------------------------------ accounts
     def account_id(self, conn: Connection, owner_type: str, owner_id: str, kind: str | None = None,
@@ -100,10 +107,15 @@ class Ledger:
                 raise ValidationError(f"owner type must be one of {sorted(OWNER_KIND)}, got {owner_type!r}")
             kind = kind or OWNER_KIND[owner_type]
             negative = False
+        cache_key = (owner_type, owner_id, kind, unit)
+        cached = self._ids.get(cache_key) or self._pending.get(cache_key)
+        if cached:
+            return cached
         where = sa.and_(point_account.c.owner_type == owner_type, point_account.c.owner_id == owner_id,
                         point_account.c.kind == kind, point_account.c.unit == unit)
         found = conn.execute(sa.select(point_account.c.id).where(where)).scalar()
         if found is not None:
+            self._pending[cache_key] = int(found)  # cached for good once the transaction commits
             return int(found)
         values = {"owner_type": owner_type, "owner_id": owner_id, "kind": kind, "unit": unit,
                   "balance": 0, "allow_negative": int(negative)}
@@ -112,15 +124,33 @@ class Ledger:
         else:
             from sqlalchemy.dialects.sqlite import insert
         conn.execute(insert(point_account).values(**values).on_conflict_do_nothing())
-        return int(conn.execute(sa.select(point_account.c.id).where(where)).scalar_one())
+        new_id = int(conn.execute(sa.select(point_account.c.id).where(where)).scalar_one())
+        self._pending[cache_key] = new_id
+        return new_id
 
     def balance(self, owner_type: str, owner_id: str, kind: str | None = None, unit: str = "point") -> int:
+        """Stored balance of an ordinary account; for a system account, the sum of its entries."""
         with self.engine.connect() as conn:
-            kind = owner_id if owner_type == "system" else (kind or OWNER_KIND[owner_type])
-            value = conn.execute(sa.select(point_account.c.balance).where(
+            if owner_type == "system":
+                unit = SYSTEM_ACCOUNTS[owner_id][0]
+                kind = owner_id
+            kind = kind or OWNER_KIND[owner_type]
+            acc = conn.execute(sa.select(point_account.c.id, point_account.c.balance).where(
                 point_account.c.owner_type == owner_type, point_account.c.owner_id == owner_id,
-                point_account.c.kind == kind, point_account.c.unit == unit)).scalar()
-        return int(value or 0)
+                point_account.c.kind == kind, point_account.c.unit == unit)).first()
+            if acc is None:
+                return 0
+            if owner_type != "system":
+                return int(acc.balance)
+            return self._entry_sum(conn, int(acc.id))
+
+    @staticmethod
+    def _entry_sum(conn: Connection, account: int) -> int:
+        inflow = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(point_entry.c.amount), 0))
+                              .where(point_entry.c.to_account_id == account)).scalar()
+        outflow = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(point_entry.c.amount), 0))
+                               .where(point_entry.c.from_account_id == account)).scalar()
+        return int(inflow or 0) - int(outflow or 0)
 
     def available(self, owner_type: str, owner_id: str, at: dt.datetime | None = None) -> int:
         """Points that can be spent now: what is left of lots not yet expired."""
@@ -137,7 +167,15 @@ class Ledger:
         return int(value or 0)
 
     # ------------------------------------------------------------------ primitive moves
+    def _is_system(self, conn: Connection, account: int) -> bool:
+        owner = self._owner.get(account)
+        if owner is None:
+            owner = conn.execute(sa.select(point_account.c.owner_type).where(point_account.c.id == account)).scalar()
+        return owner == "system"
+
     def _debit(self, conn: Connection, account: int, amount: int) -> None:
+        if self._is_system(conn, account):
+            return  # derived balance (see the module docstring)
         res = conn.execute(
             point_account.update()
             .where(point_account.c.id == account,
@@ -149,6 +187,8 @@ class Ledger:
             raise InsufficientBalance(f"account {account} has {have}, needs {amount}")
 
     def _credit(self, conn: Connection, account: int, amount: int) -> None:
+        if self._is_system(conn, account):
+            return
         conn.execute(point_account.update().where(point_account.c.id == account)
                      .values(balance=point_account.c.balance + amount))
 
@@ -201,9 +241,7 @@ class Ledger:
         if not key or len(key) > 200:
             raise ValidationError("an idempotency key of 1–200 characters is required")
         digest = hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
-        replay = self._replay(key, digest)
-        if replay:
-            return replay
+        self._pending.clear()
         try:
             with self.engine.begin() as conn:
                 txn = int(conn.execute(point_txn.insert().values(
@@ -213,12 +251,17 @@ class Ledger:
                 entries, details = body(conn, txn)
                 result = PostingResult(txn, key, kind, entries, details)
                 conn.execute(point_txn.update().where(point_txn.c.id == txn).values(response=result.to_json()))
+            self._ids.update(self._pending)  # committed: the ids are real
+            self._owner.update({acc: k[0] for k, acc in self._pending.items()})
             return result
         except IntegrityError:
-            replay = self._replay(key, digest)  # a concurrent request with the same key won the race
+            # the key exists (a retry, or a concurrent request with the same key that won the race)
+            replay = self._replay(key, digest)
             if replay:
                 return replay
             raise
+        finally:
+            self._pending.clear()
 
     def _replay(self, key: str, digest: str) -> PostingResult | None:
         with self.engine.connect() as conn:
@@ -370,23 +413,29 @@ class Ledger:
         return out
 
     def verify(self) -> list[str]:
-        """Check the ledger's invariants; returns the problems found (empty = healthy)."""
+        """Check the ledger's invariants; returns the problems found (empty = healthy): each stored
+        balance equals its entries, nothing that may not go negative is negative, the balances of each
+        unit sum to zero, and member/corporate balances equal what their lots hold."""
         problems = []
         with self.engine.connect() as conn:
-            for unit, total in conn.execute(sa.select(point_account.c.unit, sa.func.sum(point_account.c.balance))
-                                            .group_by(point_account.c.unit)):
-                if int(total) != 0:
-                    problems.append(f"balances in {unit} sum to {total}, not 0")
             inflow = sa.select(point_entry.c.to_account_id.label("a"), point_entry.c.amount.label("v"))
             outflow = sa.select(point_entry.c.from_account_id.label("a"), (-point_entry.c.amount).label("v"))
             flows = sa.union_all(inflow, outflow).subquery()
             sums = dict(conn.execute(sa.select(flows.c.a, sa.func.sum(flows.c.v)).group_by(flows.c.a)).all())
-            for acc, bal, neg in conn.execute(sa.select(point_account.c.id, point_account.c.balance,
-                                                        point_account.c.allow_negative)):
-                if int(sums.get(acc, 0)) != int(bal):
-                    problems.append(f"account {acc}: balance {bal} but entries sum to {sums.get(acc, 0)}")
-                if not neg and bal < 0:
-                    problems.append(f"account {acc} is negative: {bal}")
+            totals: dict[str, int] = {}
+            for acc, owner, unit, bal, neg in conn.execute(sa.select(
+                    point_account.c.id, point_account.c.owner_type, point_account.c.unit, point_account.c.balance,
+                    point_account.c.allow_negative)):
+                derived = int(sums.get(acc, 0))
+                effective = derived if owner == "system" else int(bal)
+                if owner == "system" and int(bal) != 0:
+                    problems.append(f"system account {acc} has a stored balance {bal}; it must be derived")
+                if owner != "system" and derived != int(bal):
+                    problems.append(f"account {acc}: balance {bal} but entries sum to {derived}")
+                if not neg and effective < 0:
+                    problems.append(f"account {acc} is negative: {effective}")
+                totals[unit] = totals.get(unit, 0) + effective
+            problems += [f"balances in {u} sum to {t}, not 0" for u, t in totals.items() if t != 0]
             lots = dict(conn.execute(sa.select(point_lot.c.account_id, sa.func.sum(point_lot.c.remaining))
                                      .group_by(point_lot.c.account_id)).all())
             for acc, kind, bal in conn.execute(sa.select(point_account.c.id, point_account.c.kind,
