@@ -183,3 +183,23 @@ def test_parquet_loads_like_csv(wh, tmp_path):
     summary = load_dir(wh, d, fmt="parquet")
     assert summary.quarantined == 0 and count(wh, "branch") == 5 and count(wh, "product") == 7
     assert wh.sql("SELECT online_closable FROM product WHERE product_id = 'PD005'").fetchone() == (False,)
+
+
+def test_typed_parquet_is_checked_too(bank, tmp_path):
+    import duckdb
+
+    d = tmp_path / "typed"
+    d.mkdir()
+    duckdb.connect().execute(f"""COPY (SELECT * FROM (VALUES
+        ('TP9001', 'A10000002', 'C000002', TIMESTAMP '2024-06-01 09:00:00', CAST(-8.50 AS DECIMAL(18,2)), 'app', 'fee'),
+        ('TP9002', 'A10000002', 'C000002', TIMESTAMP '2099-06-01 09:00:00', CAST(-8.50 AS DECIMAL(18,2)), 'app', 'fee'),
+        ('TP9001', 'A10000002', 'C000002', TIMESTAMP '2024-06-01 09:00:00', CAST(-8.50 AS DECIMAL(18,2)), 'app', 'fee'),
+        ('TP9003', '', 'C000002', TIMESTAMP '2024-06-01 09:00:00', CAST(99999999999 AS DECIMAL(18,2)), 'app', 'fee'))
+        t(txn_id, account_id, customer_id, ts, amount, channel, txn_type),
+        (SELECT NULL::VARCHAR AS counterparty, NULL::VARCHAR AS merchant_id, NULL::VARCHAR AS mcc))
+        TO '{d / 'transaction.parquet'}'""")
+    summary = load_dir(bank, d)
+    assert (summary.tables[0].read, summary.tables[0].loaded, summary.tables[0].quarantined) == (4, 1, 3)
+    assert [p[1:] for p in problems(bank, summary.batch_id)] == [
+        (2, "TP9002", "ts", "future"), (3, "TP9001", "txn_id", "duplicate_key"),
+        (4, "TP9003", "account_id", "required"), (4, "TP9003", "amount", "range")]

@@ -219,6 +219,12 @@ def duplicate_problems(table: Table, typed: str, keys: str) -> str:
             f"ORDER BY t._row) AS _n FROM {typed} t JOIN {keys} k ON {_pk_match(pk, 't', 'k')}) x WHERE _n > 1")
 
 
+def _present(c: Column, alias: str) -> str:
+    """``c`` holds a value (an empty string in a typed source counts as none)."""
+    col = f"{alias}.{q(c.name)}"
+    return f"{col} <> ''" if c.type == "string" else f"{col} IS NOT NULL"
+
+
 def reference_problems(table: Table, typed: str) -> list[str]:
     """Foreign keys and typed endpoints not found in the warehouse (which already holds this batch's
     earlier tables; a self-reference also accepts the keys of this file) — one anti-join each."""
@@ -231,12 +237,12 @@ def reference_problems(table: Table, typed: str) -> list[str]:
         self_ref = ""
         if c.fk.table == table.name:
             self_ref = f" AND NOT EXISTS (SELECT 1 FROM {typed} r2 WHERE r2.{q(rc)} = t.{q(c.name)})"
-        out.append(f"SELECT t._row, 'foreign_key:{c.name}' AS code FROM {typed} t WHERE t.{q(c.name)} IS NOT NULL "
+        out.append(f"SELECT t._row, 'foreign_key:{c.name}' AS code FROM {typed} t WHERE {_present(c, 't')} "
                    f"AND NOT EXISTS ({exists}){self_ref}")
     for e in endpoints(table):
         parts = [f"SELECT {lit(n)} AS ty, {q(TABLES_BY_NAME[n].primary_key[0])} AS k FROM {q(n)}" for n in e.tables]
         out.append(f"SELECT t._row, 'foreign_key:{e.id_column}' AS code FROM {typed} t "
-                   f"WHERE t.{q(e.type_column)} IS NOT NULL AND t.{q(e.id_column)} IS NOT NULL AND NOT EXISTS "
+                   f"WHERE t.{q(e.type_column)} IS NOT NULL AND {_present(table.column(e.id_column), 't')} AND NOT EXISTS "
                    f"(SELECT 1 FROM ({' UNION ALL '.join(parts)}) r WHERE r.ty = t.{q(e.type_column)} "
                    f"AND r.k = t.{q(e.id_column)})")
     return out
