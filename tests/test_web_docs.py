@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from kequn.api.rules import all_rules
+from kequn.api.rules import RULES
 from kequn.security.roles import PERMISSIONS, ROLE_PERMISSIONS
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "console.md"
@@ -30,4 +30,4 @@ def test_permission_table_matches_roles():
 def test_every_route_rule_is_documented():
     text = DOC.read_text(encoding="utf-8")
     rows = set(re.findall(r"^\| (GET|POST|PUT|DELETE) \| `([^`]+)` \| `([^`]+)` \|", text, re.M))
-    assert rows == {(m, p, r.permission) for (m, p), r in all_rules().items()}
+    assert rows == {(m, p, r.permission) for (m, p), r in RULES.items()}
