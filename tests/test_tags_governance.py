@@ -64,7 +64,7 @@ def wh(tmp_path_factory):
 
 def test_redundant_pairs_find_perfectly_correlated_tags(wh):
     t = read_snapshot(wh, "customer", D)
-    pairs = redundant_pairs(t, ["money_out_30d", "money_out_90d", "tenure_months"])
+    pairs = redundant_pairs(t, ["money_out_30d", "money_out_90d", "tenure_months"], min_rows=3)
     # money out 30 d (4500, 150, 0, 0) and 90 d (4800, 150, 0, 0) move together
     assert ("money_out_30d", "money_out_90d") in {(a, b) for a, b, _ in pairs}
     assert all(abs(r) >= 0.9 for *_, r in pairs)
@@ -92,3 +92,8 @@ def test_report_needs_a_usable_target(wh):
         report(wh, "customer", default_catalog(), as_of=D, target="city")
     with pytest.raises(ValidationError):
         report(wh, "customer", default_catalog(), as_of=D, target="no_such_column")
+
+
+def test_too_few_paired_values_are_never_called_redundant(wh):
+    t = read_snapshot(wh, "customer", D)
+    assert redundant_pairs(t, ["money_out_30d", "money_out_90d"]) == []  # 4 customers < 30

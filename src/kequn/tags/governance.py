@@ -28,6 +28,7 @@ MAX_TOP_SHARE = 0.99
 REDUNDANT_R = 0.9
 MIN_IV = 0.02
 PSI_ALERT = 0.25
+MIN_PAIR_ROWS = 30  # fewer paired values make a correlation meaningless
 EPS = 1e-4
 NUMERIC = ("number",)
 
@@ -145,7 +146,7 @@ def _bin_counts(t: ir.Table, tags: list[str], edges: Mapping[str, list[float]], 
     df = long.group_by("tag", "bin").aggregate(n=long.count(), g=long._y.sum()).execute()
     out: dict[str, dict[str, tuple[float, float]]] = {tag: {} for tag in tags}
     for c, b, n, g in zip(df["tag"], df["bin"], df["n"], df["g"], strict=True):
-        out[tags[int(c[1:])]][str(b)] = (float(n), float(g or 0))
+        out[tags[int(re.sub(r"\D", "", str(c)))]][str(b)] = (float(n), float(g or 0))  # PG quotes names
     return out
 
 
@@ -189,17 +190,23 @@ def _target_expr(t: ir.Table, target: str, specs: Mapping[str, TagSpec]) -> tupl
     raise ValidationError(f"target {target!r} must be a flag or a number (a number is split at its median)")
 
 
-def redundant_pairs(t: ir.Table, tags: list[str], threshold: float = REDUNDANT_R) -> list[tuple[str, str, float]]:
-    """Pairs of numeric tags with |Pearson r| ≥ ``threshold`` (one aggregate query)."""
+def redundant_pairs(t: ir.Table, tags: list[str], threshold: float = REDUNDANT_R, min_rows: int = MIN_PAIR_ROWS
+                    ) -> list[tuple[str, str, float]]:
+    """Pairs of numeric tags with |Pearson r| ≥ ``threshold`` over at least ``min_rows`` entities where
+    both are present (one aggregate query)."""
     pairs = [(a, b) for i, a in enumerate(tags) for b in tags[i + 1:]]
     if not pairs:
         return []
-    aggs = {f"r{i}": t[a].cast("float64").corr(t[b].cast("float64"), how="pop") for i, (a, b) in enumerate(pairs)}
+    aggs: dict[str, ir.Value] = {}
+    for i, (a, b) in enumerate(pairs):
+        x, y = t[a].cast("float64"), t[b].cast("float64")
+        aggs[f"r{i}"] = x.corr(y, how="pop")
+        aggs[f"n{i}"] = t.count(where=x.notnull() & y.notnull())
     row = t.aggregate(**aggs).execute().iloc[0]
     out = []
     for i, (a, b) in enumerate(pairs):
         r = row[f"r{i}"]
-        if r is not None and not math.isnan(r) and abs(r) >= threshold:
+        if int(row[f"n{i}"]) >= min_rows and r is not None and not math.isnan(r) and abs(r) >= threshold:
             out.append((a, b, round(float(r), 4)))
     return sorted(out, key=lambda p: -abs(p[2]))
 
@@ -253,10 +260,14 @@ def _recommend(stats: list[TagStats], specs: Mapping[str, TagSpec], pairs: list[
             reasons[s.id].append(f"对 {target} 的信息值 IV={s.iv} < {MIN_IV} 且未被引用 (weak and unused)")
         if s.psi is not None and s.psi >= PSI_ALERT:
             review[s.id].append(f"PSI={s.psi} ≥ {PSI_ALERT}: 分布漂移 (distribution drifted; check the source)")
-    for a, b, r in pairs:
+    dropped: set[str] = set()
+    for a, b, r in pairs:  # strongest first; never retire both tags of a pair
+        if a in dropped or b in dropped:
+            continue
         # keep the tag that is used more, then the one declared first; recommend retiring the other
         keep, drop = sorted((a, b), key=lambda i: (-len(by_id[i].usage), order.index(i)))
         reasons[drop].append(f"与 {keep} 高度相关 r={r} (redundant with {keep})")
+        dropped.add(drop)
     out = [Recommendation(i, "retire", tuple(r)) for i, r in reasons.items() if r]
     out += [Recommendation(i, "review", tuple(r)) for i, r in review.items() if r and not reasons[i]]
     return out
