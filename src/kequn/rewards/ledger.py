@@ -43,6 +43,19 @@ SYSTEM_ACCOUNTS: dict[str, tuple[str, bool]] = {
 #: the ordinary account kind of each owner type
 OWNER_KIND = {"customer": "member", "enterprise": "corporate", "campaign": "budget"}
 
+# Statements built once: the hot path only binds parameters (no per-call statement construction).
+_B = sa.bindparam
+INSERT_TXN = point_txn.insert().returning(point_txn.c.id)
+SET_RESPONSE = point_txn.update().where(point_txn.c.id == _B("tid")).values(response=_B("resp"))
+INSERT_LOT = point_lot.insert().returning(point_lot.c.id)
+INSERT_ENTRY = point_entry.insert()
+CREDIT = point_account.update().where(point_account.c.id == _B("acc")).values(
+    balance=point_account.c.balance + _B("amt"))
+DEBIT = point_account.update().where(
+    point_account.c.id == _B("acc"),
+    sa.or_(point_account.c.allow_negative == 1, point_account.c.balance >= _B("amt"))).values(
+    balance=point_account.c.balance - _B("amt"))
+
 
 class InsufficientBalance(ConflictError):
     code = "insufficient_balance"
@@ -176,12 +189,7 @@ class Ledger:
     def _debit(self, conn: Connection, account: int, amount: int) -> None:
         if self._is_system(conn, account):
             return  # derived balance (see the module docstring)
-        res = conn.execute(
-            point_account.update()
-            .where(point_account.c.id == account,
-                   sa.or_(point_account.c.allow_negative == 1, point_account.c.balance >= amount))
-            .values(balance=point_account.c.balance - amount)
-        )
+        res = conn.execute(DEBIT, {"acc": account, "amt": amount})
         if res.rowcount != 1:
             have = conn.execute(sa.select(point_account.c.balance).where(point_account.c.id == account)).scalar()
             raise InsufficientBalance(f"account {account} has {have}, needs {amount}")
@@ -189,22 +197,21 @@ class Ledger:
     def _credit(self, conn: Connection, account: int, amount: int) -> None:
         if self._is_system(conn, account):
             return
-        conn.execute(point_account.update().where(point_account.c.id == account)
-                     .values(balance=point_account.c.balance + amount))
+        conn.execute(CREDIT, {"acc": account, "amt": amount})
 
     def _move(self, conn: Connection, txn: int, src: int, dst: int, amount: int,
               lot: int | None = None) -> dict[str, Any]:
         self._debit(conn, src, amount)
         self._credit(conn, dst, amount)
-        conn.execute(point_entry.insert().values(txn_id=txn, from_account_id=src, to_account_id=dst,
-                                                 amount=amount, lot_id=lot))
+        conn.execute(INSERT_ENTRY, {"txn_id": txn, "from_account_id": src, "to_account_id": dst,
+                                    "amount": amount, "lot_id": lot, "created_at": self.clock()})
         return {"from": src, "to": dst, "amount": amount, "lot": lot}
 
     def _new_lot(self, conn: Connection, txn: int, account: int, amount: int,
                  expires_at: dt.datetime | None) -> int:
-        res = conn.execute(point_lot.insert().values(
-            account_id=account, txn_id=txn, original=amount, remaining=amount, earned_at=self.clock(),
-            expires_at=_aware(expires_at)).returning(point_lot.c.id))
+        res = conn.execute(INSERT_LOT, {"account_id": account, "txn_id": txn, "original": amount,
+                                        "remaining": amount, "earned_at": self.clock(),
+                                        "expires_at": _aware(expires_at)})
         return int(res.scalar_one())
 
     def _take_lots(self, conn: Connection, account: int, amount: int) -> list[tuple[int, int, Any]]:
@@ -244,13 +251,13 @@ class Ledger:
         self._pending.clear()
         try:
             with self.engine.begin() as conn:
-                txn = int(conn.execute(point_txn.insert().values(
-                    idempotency_key=key, kind=kind, actor=actor, request_hash=digest,
-                    memo=request.get("memo"), reverses_txn_id=request.get("reverses_txn_id"),
-                    created_at=self.clock()).returning(point_txn.c.id)).scalar_one())
+                txn = int(conn.execute(INSERT_TXN, {
+                    "idempotency_key": key, "kind": kind, "actor": actor, "request_hash": digest,
+                    "memo": request.get("memo"), "reverses_txn_id": request.get("reverses_txn_id"),
+                    "response": None, "created_at": self.clock()}).scalar_one())
                 entries, details = body(conn, txn)
                 result = PostingResult(txn, key, kind, entries, details)
-                conn.execute(point_txn.update().where(point_txn.c.id == txn).values(response=result.to_json()))
+                conn.execute(SET_RESPONSE, {"tid": txn, "resp": result.to_json()})
             self._ids.update(self._pending)  # committed: the ids are real
             self._owner.update({acc: k[0] for k, acc in self._pending.items()})
             return result
