@@ -225,27 +225,32 @@ def _present(c: Column, alias: str) -> str:
     return f"{col} <> ''" if c.type == "string" else f"{col} IS NOT NULL"
 
 
-def reference_problems(table: Table, typed: str) -> list[str]:
+def reference_problems(table: Table, typed: str) -> str | None:
     """Foreign keys and typed endpoints not found in the warehouse (which already holds this batch's
-    earlier tables; a self-reference also accepts the keys of this file) — one anti-join each."""
-    out = []
-    for c in table.columns:
-        if not c.fk:
-            continue
+    earlier tables; a self-reference also accepts the keys of this file): one scan of the file with a
+    left join per reference, keeping only the rows where one misses. None when the table has none."""
+    joins, conds, codes = [], [], []
+    for i, c in enumerate(col for col in table.columns if col.fk):
+        assert c.fk is not None
         rc = ref_column(c)
-        exists = f"SELECT 1 FROM {q(c.fk.table)} r WHERE r.{q(rc)} = t.{q(c.name)}"
-        self_ref = ""
+        ref = f"SELECT {q(rc)} AS k FROM {q(c.fk.table)}"
         if c.fk.table == table.name:
-            self_ref = f" AND NOT EXISTS (SELECT 1 FROM {typed} r2 WHERE r2.{q(rc)} = t.{q(c.name)})"
-        out.append(f"SELECT t._row, 'foreign_key:{c.name}' AS code FROM {typed} t WHERE {_present(c, 't')} "
-                   f"AND NOT EXISTS ({exists}){self_ref}")
-    for e in endpoints(table):
+            ref += f" UNION SELECT {q(rc)} FROM {typed} t1"
+        joins.append(f"LEFT JOIN ({ref}) f{i} ON f{i}.k = t.{q(c.name)}")
+        conds.append(f"{_present(c, 't')} AND f{i}.k IS NULL")
+        codes.append(f"foreign_key:{c.name}")
+    for i, e in enumerate(endpoints(table)):
         parts = [f"SELECT {lit(n)} AS ty, {q(TABLES_BY_NAME[n].primary_key[0])} AS k FROM {q(n)}" for n in e.tables]
-        out.append(f"SELECT t._row, 'foreign_key:{e.id_column}' AS code FROM {typed} t "
-                   f"WHERE t.{q(e.type_column)} IS NOT NULL AND {_present(table.column(e.id_column), 't')} AND NOT EXISTS "
-                   f"(SELECT 1 FROM ({' UNION ALL '.join(parts)}) r WHERE r.ty = t.{q(e.type_column)} "
-                   f"AND r.k = t.{q(e.id_column)})")
-    return out
+        joins.append(f"LEFT JOIN ({' UNION ALL '.join(parts)}) e{i} "
+                     f"ON e{i}.ty = t.{q(e.type_column)} AND e{i}.k = t.{q(e.id_column)}")
+        conds.append(f"t.{q(e.type_column)} IS NOT NULL AND {_present(table.column(e.id_column), 't')} "
+                     f"AND e{i}.k IS NULL")
+        codes.append(f"foreign_key:{e.id_column}")
+    if not joins:
+        return None
+    code = ", ".join(f"CASE WHEN {cond} THEN '{code}' END" for cond, code in zip(conds, codes, strict=True))
+    return (f"SELECT t._row, concat_ws(';', {code}) AS code FROM {typed} t {' '.join(joins)} "
+            f"WHERE {' OR '.join(f'({c})' for c in conds)}")
 
 
 def quarantine_select(table: Table, bad: str, source: str, d: Dialect, batch_id: str,

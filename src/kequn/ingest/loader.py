@@ -8,10 +8,10 @@ The batch id defaults to a hash of the files' contents, so loading the same file
 Per table (in reference order, so foreign keys see the rows of this batch's earlier tables):
 
 1. the file becomes a relation with a 1-based ``_row`` (``engine.Engine.source``);
-2. narrow passes find the bad rows (``checks.bad_row_parts``): one for the row-local rules (types,
-   required, enums, ranges, not in the future), one aggregate for duplicate keys, one anti-join per
-   foreign key — each reads only the columns it checks; only the (few) bad rows are materialised;
-4. each problem of a bad row goes to ``_quarantine``; rows whose key is already in the warehouse are
+2. narrow passes find the bad rows (``_find_bad_rows``): one for the row-local rules (types, required,
+   enums, ranges, not in the future), one aggregate for duplicate keys, one scan left-joining every
+   referenced table — each reads only the columns it checks; only the (few) bad rows are materialised;
+3. each problem of a bad row goes to ``_quarantine``; rows whose key is already in the warehouse are
    replaced (upsert: the newer export wins); the good rows are inserted.
 """
 
@@ -197,8 +197,9 @@ def _find_bad_rows(eng: Engine, table: Any, source: str, types: dict[str, str] |
             eng.execute(f"INSERT INTO {bad} {checks.duplicate_problems(table, typed, keys)}")
     finally:
         _drop_quietly(eng, keys)
-    for part in checks.reference_problems(table, typed):
-        eng.execute(f"INSERT INTO {bad} {part}")
+    refs = checks.reference_problems(table, typed)
+    if refs:
+        eng.execute(f"INSERT INTO {bad} {refs}")
 
 
 def _drop_quietly(eng: Engine, name: str) -> None:
