@@ -75,7 +75,7 @@ def main() -> int:
              f"20,000 customers: {base['wall_s']:.1f} s", "≤ 600 s" if full else "(trial size)", big["wall_s"] <= 600),
             ("peak memory (max RSS of the generating process)", f"{big['peak_gb']:.2f} GB",
              f"20,000 customers: {base['peak_gb']:.2f} GB", "≤ 8 GB", big["peak_gb"] <= 8),
-            ("rows written (all 22 tables + truth excluded)", f"{big['total_rows']:,}",
+            ("rows written (22 canonical tables; truth/ not counted)", f"{big['total_rows']:,}",
              f"{base['total_rows']:,}", "—", True),
             ("transactions / events", f"{big['rows']['transaction']:,} / {big['rows']['event']:,}",
              f"{base['rows']['transaction']:,} / {base['rows']['event']:,}", "≈ 8 transactions per customer-month", True),
