@@ -100,7 +100,6 @@ class TagDef:
     group: str | None = None
     deps: tuple[str, ...] = ()
     fill: Any = None  # value for entities with no rows in the group (e.g. 0 for sums, False for flags)
-    version: int = 1
 
     @property
     def public(self) -> bool:
