@@ -1,0 +1,142 @@
+"""Reward sensitivity (权益敏感度) as an uplift model trained on randomised campaign history.
+
+Training rows are the contacts of randomised campaigns in ``contact_history`` (arm treatment/control),
+each with the customer's tag features as of the month end before the contact (point in time) and the
+offered reward type (from the campaign code, e.g. LEGACY-202609-COUPON → coupon); the outcome is
+``converted``. Held-out: a random share of contacts (stratified by arm and offer) — assignment was
+random, so this is an honest test of ranking by uplift. The model (T-learner by default) predicts the
+conversion uplift of each reward type; the customer's score is the largest predicted uplift over the
+reward types, its reason names that reward.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import numpy as np
+
+from kequn.errors import NotFoundError
+from kequn.models import datasets as D
+from kequn.models import metrics as M
+
+NAME = "reward_sensitivity"
+REWARD_ZH = {"coupon": "消费券", "cashback": "刷卡返现", "video_membership": "视频会员", "fuel": "加油券",
+             "health_check": "体检权益"}
+LEARNERS = ("t", "x", "ct")
+
+
+def contacts(wh: Any) -> Any:
+    """Randomised contacts (both arms) with the reward type, contact day and the snapshot date before it."""
+    import pandas as pd
+
+    h = wh.table("contact_history")
+    h = h.filter(h.arm.isin(("treatment", "control")))
+    df = h.select("contact_id", "customer_id", "campaign_code", "ts", "arm", "converted").to_pandas()
+    if df.empty:
+        raise NotFoundError("no randomised campaign contacts (arm treatment/control) in contact_history")
+    df["offer"] = df["campaign_code"].str.rsplit("-", n=1).str[-1].str.lower()
+    day = pd.to_datetime(df["ts"]).dt.date
+    df["snapshot"] = [D.add_months(d - dt.timedelta(days=d.day), 0) for d in day]
+    df["treatment"] = (df["arm"] == "treatment").astype(int)
+    df["label"] = df["converted"].fillna(False).astype(int)
+    return df
+
+
+def training_frame(wh: Any) -> Any:
+    df = contacts(wh)
+    start = D.data_start(wh)
+    dates = sorted(d for d in set(df["snapshot"]) if d >= start)
+    D.ensure_feature_snapshots(wh, "customer", dates)
+    import pandas as pd
+
+    parts = []
+    for d in dates:
+        f = D.features_expr(wh, "customer", d).to_pandas()
+        rows = df[df["snapshot"] == d]
+        parts.append(rows.merge(f, on="customer_id", how="inner"))
+    out = pd.concat(parts, ignore_index=True)
+    return out.sort_values("contact_id", kind="stable").reset_index(drop=True)
+
+
+def _learner(kind: str) -> Any:
+    from kequn.models.uplift import ClassTransformation, TLearner, XLearner
+
+    return {"t": TLearner, "x": XLearner, "ct": ClassTransformation}[kind]()
+
+
+def split(df: Any, test_share: float = 0.4, seed: int = 0) -> tuple[Any, Any]:
+    rng = np.random.default_rng(seed)
+    test = np.zeros(len(df), dtype=bool)
+    for _, idx in df.groupby(["offer", "arm"]).indices.items():
+        idx = rng.permutation(idx)
+        test[idx[: int(round(test_share * len(idx)))]] = True
+    return df[~test].reset_index(drop=True), df[test].reset_index(drop=True)
+
+
+def fit_evaluate(df: Any, kind: str = "t", truth: Any = None, test_share: float = 0.4) -> tuple[dict, dict]:
+    train, test = split(df, test_share)
+    feats = D.feature_columns(train.drop(columns=["contact_id", "campaign_code", "ts", "arm", "converted",
+                                                  "snapshot", "treatment"]))
+    model = _learner(kind).fit(D.prepare(train, feats), train["label"].to_numpy(), train["treatment"].to_numpy())
+    u = model.predict(D.prepare(test, feats))
+    y, t = test["label"].to_numpy(), test["treatment"].to_numpy()
+    metrics: dict[str, Any] = {
+        "split": f"random {test_share:.0%} of randomised contacts held out (stratified by offer and arm)",
+        "train_rows": len(train), "test_rows": len(test),
+        "qini": M.qini_coefficient(y, t, u), "uplift_at_30pct": M.uplift_at_k(y, t, u, 0.3),
+        "observed_uplift": float(y[t == 1].mean() - y[t == 0].mean()),
+    }
+    q = M.bootstrap_ci(lambda a, b, c: M.qini_coefficient(a, b, c), y, t, u, n_boot=100)
+    metrics["qini_ci"] = [q[1], q[2]]
+    if truth is not None:
+        from kequn.models.oracle import uplift_truth
+
+        true_u = uplift_truth(truth, test["contact_id"])
+        ok = ~np.isnan(true_u)
+        metrics["oracle_qini"] = M.qini_coefficient(y[ok], t[ok], true_u[ok])
+        metrics["qini_share_of_oracle"] = (metrics["qini"] / metrics["oracle_qini"]
+                                           if metrics["oracle_qini"] > 0 else float("nan"))
+        metrics["rank_corr_with_true_uplift"] = float(np.corrcoef(np.argsort(np.argsort(u[ok])),
+                                                                  np.argsort(np.argsort(true_u[ok])))[0, 1])
+    art = {"model": model, "features": feats, "target": NAME, "kind": f"uplift-{kind}",
+           "offers": sorted(df["offer"].unique())}
+    return art, {**metrics, "_train": train}
+
+
+def train(wh: Any, engine: Any, *, user: str, kind: str = "t", truth: Any = None, folder: Any = None
+          ) -> tuple[Any, dict[str, Any]]:
+    from kequn.models import registry
+
+    df = training_frame(wh)
+    art, metrics = fit_evaluate(df, kind, truth)
+    tr = metrics.pop("_train")
+    import hashlib
+
+    import pandas as pd
+
+    fp = hashlib.sha256(pd.util.hash_pandas_object(tr[["contact_id", "label", "treatment"]].astype(str),
+                                                   index=False).to_numpy().tobytes()).hexdigest()
+    dates = sorted({str(d) for d in tr["snapshot"]})
+    mv = registry.register(engine, name=NAME, target=NAME, entity="customer", kind=art["kind"], artifact=art,
+                           created_by=user, train_dates=dates, test_dates=dates, fingerprint=fp,
+                           features=art["features"], params={"learner": kind}, metrics=metrics, folder=folder)
+    return mv, metrics
+
+
+def score_frame(art: dict[str, Any], df: Any) -> Any:
+    """(customer_id, score = best predicted uplift, reasons naming the best reward)."""
+    import pandas as pd
+
+    best = np.full(len(df), -np.inf)
+    best_offer = np.array([""] * len(df), dtype=object)
+    for offer in art["offers"]:
+        X = D.prepare(df.assign(offer=offer), art["features"])
+        u = art["model"].predict(X)
+        better = u > best
+        best = np.where(better, u, best)
+        best_offer = np.where(better, offer, best_offer)
+    reasons = [json.dumps([f"对「{REWARD_ZH.get(o, o)}」的预计转化提升最高（{u * 100:+.1f}个百分点）"], ensure_ascii=False)
+               for o, u in zip(best_offer, best, strict=True)]
+    return pd.DataFrame({"customer_id": df["customer_id"].astype(str).to_numpy(), "score": best, "reasons": reasons})

@@ -1,0 +1,33 @@
+"""A small synthetic bank for the model tests: generated, loaded and snapshotted once per session."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+CUSTOMERS, MONTHS, SEED = 3000, 10, 11
+END = dt.date(2026, 10, 31)
+
+
+def make_bank(root: Path) -> tuple[object, Path, object]:
+    """(warehouse, truth folder, ops-store engine) of a fresh small synthetic bank under ``root``."""
+    from kequn.ingest import ensure_internal_tables, load_dir
+    from kequn.opstore import engine_for, migrate
+    from kequn.synth.generate import SynthParams, generate
+    from kequn.warehouse import connect
+    from kequn.warehouse.schema import create_tables
+
+    raw = root / "bank"
+    generate(raw, SynthParams(customers=CUSTOMERS, months=MONTHS, seed=SEED, end=END))
+    data = root / "data"
+    data.mkdir()
+    for p in raw.glob("*.parquet"):  # the canonical tables only (not manifest.json, not truth/)
+        shutil.copy(p, data / p.name)
+    wh = connect(f"duckdb:///{root / 'wh.duckdb'}")
+    create_tables(wh)
+    ensure_internal_tables(wh)
+    load_dir(wh, data)
+    url = f"sqlite:///{root / 'ops.sqlite'}"
+    migrate(url)
+    return wh, raw / "truth", engine_for(url)
