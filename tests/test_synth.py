@@ -307,3 +307,25 @@ def test_activity_lies_within_lifetimes(con) -> None:  # noqa: ANN001
     assert one(con, "SELECT count(*) FROM balance_monthly WHERE balance < 0")[0] == 0
     assert one(con, """SELECT count(*) FROM account a JOIN customer c USING (customer_id)
                        WHERE c.status = 'closed' AND (a.closed_on IS NULL OR a.closed_on > c.closed_on)""")[0] == 0
+
+
+def test_dates_respect_the_bank_history(con) -> None:  # noqa: ANN001
+    """Nothing opens before the bank, its branch or its product existed."""
+    assert one(con, """SELECT count(*) FROM customer c JOIN branch b ON b.branch_id = c.home_branch_id
+                       WHERE c.onboarded_on < b.opened_on""")[0] == 0
+    assert one(con, "SELECT count(*) FROM staff s JOIN branch b USING (branch_id) WHERE s.hired_on < b.opened_on")[0] == 0
+    assert one(con, """SELECT count(*) FROM branch s JOIN branch p ON p.branch_id = s.parent_id
+                       WHERE s.opened_on < p.opened_on""")[0] == 0
+    assert one(con, """SELECT count(*) FROM account a JOIN product p USING (product_id)
+                       WHERE a.opened_on < p.launched_on""")[0] == 0
+    assert one(con, """SELECT count(*) FROM account a JOIN customer c USING (customer_id)
+                       WHERE a.opened_on < c.onboarded_on""")[0] == 0
+    assert one(con, """SELECT count(*) FROM holding h JOIN product p USING (product_id)
+                       WHERE h.start_date < p.launched_on""")[0] == 0
+    assert one(con, "SELECT count(*) FROM card c JOIN account a USING (account_id) WHERE c.issued_on < a.opened_on")[0] == 0
+
+
+def test_a_second_run_replaces_the_first(tmp_path: Path) -> None:
+    generate(tmp_path, SynthParams(customers=100, months=1, seed=1, end=END, fmt="csv"))
+    generate(tmp_path, SynthParams(customers=100, months=1, seed=1, end=END))
+    assert not list(tmp_path.glob("*.csv")) and len(list(tmp_path.glob("*.parquet"))) == len(TABLES)

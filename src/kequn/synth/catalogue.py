@@ -7,18 +7,18 @@ from dataclasses import dataclass
 
 #: (product_id, name, category, provider, online_closable, launched_on)
 PRODUCTS = [
-    ("P-DEP-01", "湘江活期储蓄", "deposit", "bank", True, "2005-03-01"),
-    ("P-TD-3M", "整存整取·3个月", "time_deposit", "bank", True, "2005-03-01"),
-    ("P-TD-1Y", "整存整取·1年", "time_deposit", "bank", True, "2005-03-01"),
-    ("P-TD-3Y", "整存整取·3年", "time_deposit", "bank", True, "2005-03-01"),
+    ("P-DEP-01", "湘江活期储蓄", "deposit", "bank", True, "1997-01-01"),
+    ("P-TD-3M", "整存整取·3个月", "time_deposit", "bank", True, "1997-01-01"),
+    ("P-TD-1Y", "整存整取·1年", "time_deposit", "bank", True, "1997-01-01"),
+    ("P-TD-3Y", "整存整取·3年", "time_deposit", "bank", True, "1997-01-01"),
     ("P-TD-CD", "大额存单·3年", "time_deposit", "bank", False, "2016-06-01"),
     ("P-WM-01", "湘江财富·稳盈1号", "wealth", "bank", True, "2018-01-15"),
     ("P-WM-02", "湘江财富·月月享", "wealth", "bank", True, "2019-05-20"),
     ("P-WM-03", "湘江财富·进取增强", "wealth", "bank", False, "2021-09-01"),
     ("P-CC-01", "湘江信用卡·标准卡", "credit_card", "bank", True, "2010-10-10"),
     ("P-CC-02", "湘江信用卡·白金卡", "credit_card", "bank", False, "2014-04-01"),
-    ("P-DC-01", "湘江借记卡", "debit_card", "bank", True, "2005-03-01"),
-    ("P-LN-MORT", "个人住房贷款", "loan", "bank", False, "2005-03-01"),
+    ("P-DC-01", "湘江借记卡", "debit_card", "bank", True, "1997-01-01"),
+    ("P-LN-MORT", "个人住房贷款", "loan", "bank", False, "1997-01-01"),
     ("P-LN-CONS", "快乐秒贷·个人消费贷", "loan", "bank", True, "2017-07-01"),
     ("P-LN-BIZ", "个人经营贷", "loan", "bank", False, "2012-02-01"),
     ("P-SUB-01", "湘江消费金融·随心贷", "loan", "subsidiary", True, "2016-12-01"),
@@ -29,12 +29,14 @@ PRODUCTS = [
     ("P-FD-01", "稳健债券基金(代销)", "fund", "partner", True, "2016-01-01"),
     ("P-FD-02", "沪深300指数基金(代销)", "fund", "partner", True, "2018-01-01"),
     ("P-FD-03", "货币市场基金(代销)", "fund", "partner", True, "2014-01-01"),
-    ("P-PAY-01", "代发工资服务", "payroll_service", "bank", False, "2005-03-01"),
+    ("P-PAY-01", "代发工资服务", "payroll_service", "bank", False, "1997-01-01"),
     ("P-ACQ-01", "聚合收单服务", "acquiring", "bank", False, "2015-05-01"),
-    ("P-CORP-01", "单位结算账户", "deposit", "bank", False, "2005-03-01"),
+    ("P-CORP-01", "单位结算账户", "deposit", "bank", False, "1997-01-01"),
 ]
 PRODUCT_IDS = [p[0] for p in PRODUCTS]
 PRODUCT_INDEX = {p[0]: i for i, p in enumerate(PRODUCTS)}
+#: bank founded (head office opened, first products launched)
+FOUNDED = "1997-01-01"
 
 #: account slots each customer may hold (at most one account per slot) and the products they draw from
 SLOTS = ("deposit", "time_deposit", "wealth", "credit_card", "mortgage", "consumer_loan", "subsidiary_loan")

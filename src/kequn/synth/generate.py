@@ -73,6 +73,7 @@ def generate(out: Path, params: SynthParams, progress: Any = None) -> dict:
     say = progress or (lambda _msg: None)
     out = Path(out)
     (out / "truth").mkdir(parents=True, exist_ok=True)
+    _clear_previous(out)
     months = window(params.end, params.months)
     ws, end_day = months[0].first_day, day_number(params.end)
     seeds = Seeds(params.seed)
@@ -143,6 +144,16 @@ def generate(out: Path, params: SynthParams, progress: Any = None) -> dict:
     truth.merchants(me, mst)
     truth.close()
     return _manifest(out, params, counts, months, time.perf_counter() - t0)
+
+
+def _clear_previous(out: Path) -> None:
+    """Remove the files an earlier run wrote here (either format), so the folder holds one file per table."""
+    for t in TABLES:
+        for ext in ("parquet", "csv"):
+            (out / f"{t.name}.{ext}").unlink(missing_ok=True)
+    for p in (out / "truth").glob("*.parquet"):
+        p.unlink()
+    (out / "manifest.json").unlink(missing_ok=True)
 
 
 def _write_acquiring(sink: TableSink, a: dict) -> None:

@@ -44,9 +44,12 @@ def make_branches(rng: np.random.Generator, n_customers: int) -> Branches:
             parent.append(bi)
             city.append(c)
     lv = np.array(level)
-    opened = day_number(to_date(0).replace(year=1998)) + rng.integers(0, 20 * 365, len(ids))
-    opened[0] = day_number(to_date(0).replace(year=1997))
-    return Branches(np.array(ids), np.array(names), lv, np.array(parent), np.array(city), opened,
+    founded = day_number(to_date(0).replace(year=1997))
+    par = np.array(parent)
+    opened = founded + rng.integers(0, 3 * 365, len(ids))
+    opened[0] = founded
+    opened = np.where(lv == "sub_branch", opened[np.maximum(par, 0)] + rng.integers(0, 10 * 365, len(ids)), opened)
+    return Branches(np.array(ids), np.array(names), lv, par, np.array(city), opened,
                     np.flatnonzero(lv == "sub_branch"))
 
 
@@ -77,8 +80,8 @@ def make_staff(rng: np.random.Generator, br: Branches, n_customers: int, end_day
     n = len(branch)
     b_arr, r_arr = np.array(branch), np.array(role)
     rm_idx = np.flatnonzero(r_arr == "rm")
-    return Staff(np.array([f"S{i + 1:06d}" for i in range(n)]), V.person_names(rng, n), b_arr, r_arr,
-                 end_day - rng.integers(30, 25 * 365, n),
+    hired = np.maximum(end_day - rng.integers(30, 25 * 365, n), br.opened[b_arr])
+    return Staff(np.array([f"S{i + 1:06d}" for i in range(n)]), V.person_names(rng, n), b_arr, r_arr, hired,
                  {int(b): rm_idx[b_arr[rm_idx] == b] for b in br.subs})
 
 
@@ -134,7 +137,7 @@ def make_customers(rng: np.random.Generator, n: int, br: Branches, st: Staff, wi
     new_cit = rng.random(n) < np.where(young, 0.24, 0.06)
     tenure = np.minimum(rng.exponential(6 * 365, n), (age - 17) * 365)
     tenure = np.where(new_cit, np.minimum(tenure, rng.integers(30, 5 * 365, n)), tenure)
-    onboard = (window_start - tenure).astype(np.int64) - 1
+    onboard = np.maximum((window_start - tenure).astype(np.int64) - 1, br.opened[branch])  # not before the branch
     fresh = rng.random(n) < 0.10  # onboarded during the window
     onboard = np.where(fresh, rng.integers(window_start, end_day - 3, n), onboard)
     area = np.where(new_cit, rng.choice(V.OTHER_AREAS, n), V.CITY_AREA[city]).astype(np.int64)
@@ -207,7 +210,7 @@ def make_enterprises(rng: np.random.Generator, cu: Customers, br: Branches, wind
     city = br.city[branch]
     owners = np.flatnonzero(cu.occupation == 11)
     legal = np.where(rng.random(n) < 0.4, rng.choice(owners, n) if len(owners) else -1, -1)
-    onboard = window_start - rng.integers(30, 12 * 365, n)
+    onboard = np.maximum(window_start - rng.integers(30, 12 * 365, n), br.opened[branch])
     names = np.char.add(np.char.add(np.array(["湖南"] * n), rng.choice(V.ENT_WORDS, n)),
                         np.char.add(rng.choice(V.ENT_WORDS, n), rng.choice(V.ENT_SUFFIX, n)))
     names = np.char.add(names, np.array([f"({i + 1})" for i in range(n)])) if n > 2000 else _dedupe(names)
@@ -259,6 +262,7 @@ def make_merchants(rng: np.random.Generator, cu: Customers, en: Enterprises, win
     onboard = np.where(rng.random(n) < 0.08, rng.integers(window_start, end_day - 3, n), onboard)
     if (owner >= 0).any():
         onboard = np.where(owner >= 0, np.maximum(onboard, cu.onboard[np.maximum(owner, 0)]), onboard)
+    onboard = np.where(ent >= 0, np.maximum(onboard, en.onboard[np.maximum(ent, 0)]), onboard)  # not before its owner
     base = np.exp(rng.normal(np.log(25), 0.9, n)) * np.where(individual, 1.0, 3.0)
     names = np.char.add(np.char.add(rng.choice(V.MERCHANT_WORDS, n), V.MCC_NAMES[mcc]),
                         np.array([f"{i + 1:05d}店" for i in range(n)]))

@@ -103,6 +103,18 @@ def _pick(rng: np.random.Generator, slot: int, n: int, p: list[float] | None = N
     return rng.choice(np.array(ids), n, p=p)
 
 
+def _after_launch(day: np.ndarray, product: np.ndarray, window_start: int | None) -> np.ndarray:
+    """Opening days moved to no earlier than the product's launch (and, before the window, to before it)."""
+    import datetime as dt
+
+    from kequn.synth.calendar import day_number
+    from kequn.synth.catalogue import PRODUCTS
+
+    launched = np.array([day_number(dt.date.fromisoformat(p[5])) for p in PRODUCTS])[product]
+    out = np.maximum(day, launched)
+    return out if window_start is None else np.minimum(out, window_start - 1)
+
+
 def annuity(principal: np.ndarray, rate_pct: np.ndarray, term: np.ndarray) -> np.ndarray:
     r = rate_pct / 1200.0
     return np.round(principal * r / (1 - (1 + r) ** (-term.astype(float)))).astype(np.int64)
@@ -134,12 +146,15 @@ def initial_accounts(rng: np.random.Generator, cu: Customers, window_start: int)
         a.open_day[got, s] = cu.onboard[got] + (rng.random(k) * (window_start - cu.onboard[got])).astype(np.int64)
         if s == CC:
             a.product[got, s] = np.where(inc[got] > 15000, PRODUCT_INDEX["P-CC-02"], PRODUCT_INDEX["P-CC-01"])
+            a.open_day[got, s] = _after_launch(a.open_day[got, s], a.product[got, s], window_start)
             a.limit[got, s] = (np.round(inc[got] * rng.uniform(1.5, 5, k), -3) * 100).astype(np.int64) + 100_000
         elif s in LOAN_SLOTS:
             a.product[got, s] = _pick(rng, s, k, None if s == MORT else [0.85, 0.15] if s == CONS else [0.6, 0.4])
+            a.open_day[got, s] = _after_launch(a.open_day[got, s], a.product[got, s], window_start)
             _new_loan(rng, a, np.flatnonzero(got), s, inc[got], a.open_day[got, s], as_of=window_start)
         else:
             a.product[got, s] = _pick(rng, s, k)
+            a.open_day[got, s] = _after_launch(a.open_day[got, s], a.product[got, s], window_start)
     a.share[:, 0] = rng.uniform(0.5, 1.5, n)
     a.share[:, 1] = np.where(a.has[:, TD], rng.uniform(0.5, 2.5, n), 0)
     a.share[:, 2] = np.where(a.has[:, WM], rng.uniform(0.5, 3.0, n), 0)
@@ -191,7 +206,7 @@ def _new_holding(rng: np.random.Generator, a: Accounts, idx: np.ndarray, j: int,
     ids = np.array([PRODUCT_INDEX[x] for x in HOLDING_PRODUCTS[j]])
     a.h_has[idx, j] = True
     a.h_product[idx, j] = rng.choice(ids, k)
-    a.h_start[idx, j] = start
+    a.h_start[idx, j] = _after_launch(start, a.h_product[idx, j], None)
     amt = income * rng.uniform(0.5, 2.5, k) if j == 0 else aum * rng.uniform(0.05, 0.3, k) + 1000
     a.h_amount[idx, j] = (np.round(amt, 0) * 100).astype(np.int64)
 
