@@ -101,33 +101,34 @@ class ConsoleData:
         return result
 
     def _compute_overview(self, scope: BranchScope) -> dict[str, Any]:
+        """One warehouse query grouped by (branch, AUM tier); branch and tier totals are summed here."""
         names = self.branch_names()
 
-        def q(wh: Any) -> dict[str, Any]:
-            cust = self._customers(wh, scope)
-            by_branch = cust.group_by("home_branch_id").aggregate(
-                customers=cust.count(), active=(cust.status == "active").sum())
-            aum = _aum_by_customer(wh, cust)
-            aum_branch = aum.group_by("home_branch_id").aggregate(aum=aum.aum.sum())
-            bands = _aum_bands(aum)
-            branch_rows = (by_branch.left_join(aum_branch, "home_branch_id")
-                           .select("home_branch_id", "customers", "active", "aum")
-                           .order_by(ibis.desc("customers")).to_pyarrow().to_pylist())
-            band_rows = bands.to_pyarrow().to_pylist()
-            return {"branches": branch_rows, "bands": band_rows}
+        def q(wh: Any) -> list[dict[str, Any]]:
+            aum = _aum_by_customer(wh, self._customers(wh, scope))
+            t = aum.mutate(band=_band(aum.aum))
+            return (t.group_by(["home_branch_id", "band"])
+                    .aggregate(customers=t.count(), active=t.active.sum(), aum=t.aum.sum())
+                    .to_pyarrow().to_pylist())
 
-        data = self.run(q)
-        rows = [{"branch_id": r["home_branch_id"], "branch": names.get(r["home_branch_id"], r["home_branch_id"]),
-                 "customers": int(r["customers"]), "active": int(r["active"] or 0),
-                 "aum": Decimal(r["aum"] or 0).quantize(Decimal("0.01"))} for r in data["branches"]]
+        branches: dict[str, dict[str, Any]] = {}
+        bands: dict[str, int] = {}
+        for r in self.run(q):
+            b = branches.setdefault(r["home_branch_id"], {
+                "branch_id": r["home_branch_id"], "branch": names.get(r["home_branch_id"], r["home_branch_id"]),
+                "customers": 0, "active": 0, "aum": Decimal("0.00")})
+            b["customers"] += int(r["customers"])
+            b["active"] += int(r["active"] or 0)
+            b["aum"] += Decimal(r["aum"] or 0).quantize(Decimal("0.01"))
+            bands[r["band"]] = bands.get(r["band"], 0) + int(r["customers"])
+        rows = sorted(branches.values(), key=lambda b: (-b["customers"], str(b["branch_id"])))
         return {
             "scope": "whole_bank" if scope.whole_bank else sorted(scope.branches or ()),
             "customers": sum(r["customers"] for r in rows),
             "active_customers": sum(r["active"] for r in rows),
             "aum": sum((r["aum"] for r in rows), Decimal("0.00")),
             "branches": rows,
-            "segments": sorted(({"segment": r["band"], "customers": int(r["customers"])} for r in data["bands"]),
-                               key=lambda r: _BAND_ORDER.index(r["segment"])),
+            "segments": [{"segment": b, "customers": bands[b]} for b in _BAND_ORDER if b in bands],
         }
 
     # -------------------------------------------------------------- search
@@ -202,16 +203,15 @@ def _aum_by_customer(wh: Any, cust: Any) -> Any:
     bal = bal.filter(bal.month_end == last)
     per = (acc.join(bal, "account_id").group_by(acc.customer_id)
            .aggregate(aum=bal.balance.sum()))
-    return (cust.select("customer_id", "home_branch_id").left_join(per, "customer_id")
-            .select("customer_id", "home_branch_id", aum=ibis.coalesce(per.aum, 0)))
+    base = cust.select("customer_id", "home_branch_id", active=(cust.status == "active").cast("int64"))
+    return (base.left_join(per, "customer_id")
+            .select("customer_id", "home_branch_id", "active", aum=ibis.coalesce(per.aum, 0)))
 
 
-def _aum_bands(aum: Any) -> Any:
-    a = aum.aum
-    band = (ibis.cases((a <= 0, "0"), (a < 50_000, "<5万"), (a < 500_000, "5万–50万"),
-                       (a < 6_000_000, "50万–600万"), else_="≥600万"))
-    t = aum.mutate(band=band)
-    return t.group_by("band").aggregate(customers=t.count())
+def _band(a: Any) -> Any:
+    """The AUM tier (客户资产分层) of an AUM value."""
+    return ibis.cases((a <= 0, "0"), (a < 50_000, "<5万"), (a < 500_000, "5万–50万"),
+                      (a < 6_000_000, "50万–600万"), else_="≥600万")
 
 
 def _profile(wh: Any, customer_id: str, unmask: bool) -> dict[str, Any]:
