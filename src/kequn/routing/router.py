@@ -9,8 +9,9 @@ Pure: values in, values out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from typing import Any
 
 from kequn.domain.loans import (
     Application,
@@ -21,7 +22,7 @@ from kequn.domain.loans import (
     ProductSpec,
     RuleOutcome,
 )
-from kequn.routing.rules import Check, compile_rule, fmt
+from kequn.routing.rules import MEMO_SIZE, Check, compile_rule, fmt
 
 _CENT = Decimal("0.01")
 _HUNDRED = Decimal("100")
@@ -34,6 +35,8 @@ class CompiledProduct:
     spec: ProductSpec
     checks: tuple[Check, ...]
     base_rate: Decimal
+    #: memo of pure per-product steps (limit and term by income and term; price by grade and segments)
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,13 +117,28 @@ def _pricing_outcome(p: ProductSpec, grade: str | None) -> RuleOutcome | None:
     return None
 
 
+def _memo(cp: CompiledProduct, key: Any, make: Any) -> Any:
+    hit = cp.memo.get(key)
+    if hit is None:
+        hit = make()
+        if len(cp.memo) < MEMO_SIZE:
+            cp.memo[key] = hit
+    return hit
+
+
+def _limit_and_term(cp: CompiledProduct, app: Application) -> tuple[Decimal, RuleOutcome, int, RuleOutcome]:
+    limit = personal_limit(cp.spec, app)
+    term, term_outcome = _term(cp.spec, app)
+    return limit, _limit_outcome(cp.spec, app, limit), term, term_outcome
+
+
 def evaluate_product(cp: CompiledProduct, app: Application) -> ProductEvaluation:
     """Every rule of one product, then limit, term and price; an offer when all passed."""
     p = cp.spec
     outcomes = [check(app) for check in cp.checks]
-    limit = personal_limit(p, app)
-    outcomes.append(_limit_outcome(p, app, limit))
-    term, term_outcome = _term(p, app)
+    limit, limit_outcome, term, term_outcome = _memo(
+        cp, ("limit", app.monthly_income, app.term_months), lambda: _limit_and_term(cp, app))
+    outcomes.append(limit_outcome)
     outcomes.append(term_outcome)
     priced = _pricing_outcome(p, app.risk_grade)
     if priced is not None:
@@ -128,7 +146,8 @@ def evaluate_product(cp: CompiledProduct, app: Application) -> ProductEvaluation
     eligible = all(o.passed for o in outcomes)
     offer = None
     if eligible:
-        apr, steps = price(p, cp.base_rate, app.risk_grade, app.segments)  # type: ignore[arg-type]
+        apr, steps = _memo(cp, ("price", app.risk_grade, app.segments),
+                           lambda: price(p, cp.base_rate, app.risk_grade, app.segments))  # type: ignore[arg-type]
         offer = Offer(p.id, p.name, p.provider, p.level, apr, limit, min(app.amount_requested, limit),
                       term, p.online_closable, p.channels, steps)
     return ProductEvaluation(p.id, p.name, p.provider, p.level, eligible, tuple(outcomes), offer)

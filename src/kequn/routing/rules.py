@@ -11,6 +11,7 @@ from kequn.domain.loans import APPLICATION_FIELDS, Application, RuleOutcome, Rul
 
 Check = Callable[[Application], RuleOutcome]
 _MISSING = object()
+MEMO_SIZE = 256  # outcomes remembered per rule (bounded: ~30 products × 9 rules × 256 small tuples)
 
 #: enumerated values as a customer reads them
 VALUE_LABELS = {"individual": "个人客户", "sme_owner": "小微企业主", "app": "手机银行", "wechat": "微信银行",
@@ -120,15 +121,28 @@ def compile_rule(spec: RuleSpec) -> Check:
     pre, ok_post, fail_post = f"{label}为", f"{unit}，要求{requirement}：符合", f"{unit}，要求{requirement}：不符合"
     missing = RuleOutcome(text, False, code, f"{label}缺失，要求{requirement}：不符合")
 
-    def check(app: Application) -> RuleOutcome:
-        actual = get(app)
-        if actual is _MISSING or actual is None:
-            return missing
+    def evaluate(actual: Any) -> RuleOutcome:
         try:
             ok = pred(actual)
         except TypeError:
             return RuleOutcome(text, False, code, f"{pre}{fmt(actual)}（类型不符），要求{requirement}：不符合")
         return RuleOutcome(text, ok, code, pre + fmt(actual) + (ok_post if ok else fail_post))
+
+    # Memo of a pure function: most rules test low-cardinality values (grade, age, flags, region), so the
+    # same outcome is built once and shared. Keyed by type too, because True == 1 and Decimal(5) == 5.
+    memo: dict[tuple[type, Any], RuleOutcome] = {}
+
+    def check(app: Application) -> RuleOutcome:
+        actual = get(app)
+        if actual is _MISSING or actual is None:
+            return missing
+        key = (actual.__class__, actual)
+        out = memo.get(key)
+        if out is None:
+            out = evaluate(actual)
+            if len(memo) < MEMO_SIZE:
+                memo[key] = out
+        return out
 
     return check
 
