@@ -329,3 +329,10 @@ def test_a_second_run_replaces_the_first(tmp_path: Path) -> None:
     generate(tmp_path, SynthParams(customers=100, months=1, seed=1, end=END, fmt="csv"))
     generate(tmp_path, SynthParams(customers=100, months=1, seed=1, end=END))
     assert not list(tmp_path.glob("*.csv")) and len(list(tmp_path.glob("*.parquet"))) == len(TABLES)
+
+
+def test_keyword_entry_point_used_by_the_pipeline(tmp_path: Path) -> None:
+    from kequn.synth import generate as generate_kw
+
+    manifest = generate_kw(out=tmp_path, customers=150, months=2, seed=9, end=END)
+    assert manifest["rows"] == manifest["row_counts"] and manifest["rows"]["customer"] == 150
