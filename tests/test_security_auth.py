@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from kequn.errors import ConfigError, ValidationError
+from kequn.errors import AuthenticationError, ConfigError, ValidationError
 from kequn.security import auth
 from kequn.security.passwords import hash_password, verify_password
 from kequn.security.scope import children_map, scope_for
@@ -193,3 +193,30 @@ def test_kequn_serve_refuses_to_start_without_a_secret(data_dir, monkeypatch, ca
     assert main(["serve", "--port", "1"]) == ConfigError.exit_code
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "refusing to start outside demo mode" in err[0] and "KEQUN_SECRET_KEY" in err[0]
+
+
+@pytest.mark.postgres
+def test_users_sessions_tokens_and_lockout_on_postgresql(pg_url):
+    from kequn.opstore import engine_for, migrate
+    from kequn.services import users
+
+    engine = engine_for(pg_url)
+    migrate(engine)
+    try:
+        users.create_user(engine, "pg_rm", "relationship_manager", password=PASSWORD, branch_id="B100", actor="t")
+        secret = "k" * 40
+        token, csrf = users.start_session(engine, secret, users.authenticate(engine, "pg_rm", PASSWORD))
+        p = users.session_principal(engine, secret, token)
+        assert (p.username, p.branch_id, p.csrf_token) == ("pg_rm", "B100", csrf)
+        api = users.create_token(engine, secret, "pg_rm", "crm", actor="t")
+        assert users.token_principal(engine, secret, api).via == "token"
+        for _ in range(auth.LOCKOUT_FAILURES):
+            with pytest.raises(AuthenticationError, match="wrong username or password"):
+                users.authenticate(engine, "pg_rm", "Wrong-pass-1")
+        with pytest.raises(AuthenticationError, match="locked"):
+            users.authenticate(engine, "pg_rm", PASSWORD)
+        with pytest.raises(sa.exc.IntegrityError, match="ck_console_user_branch_role"):  # the database refuses it too
+            with engine.begin() as conn:
+                conn.execute(sa.text("INSERT INTO console_user (username, role) VALUES ('x', 'branch_manager')"))
+    finally:
+        engine.dispose()
