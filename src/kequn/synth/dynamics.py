@@ -122,7 +122,7 @@ class CustomerDynamics:
         self._card_repayment(rng, m, alive, churned, live_to, moves)
         dep_target = self._allocate(rng, m, alive, churned, live_to, moves)
         acc.close_day[churned, DEP] = live_to[churned]  # the relationship ends: the current account closes too
-        return MonthPlan(m, alive, live_from, live_to, frac, depth, act, self.sleeper, churned, churn_prob,
+        return MonthPlan(m, alive, live_from, live_to, frac, depth, act, self.sleeper & (depth == 0), churned, churn_prob,
                          np.where(eligible, h, 0.0), salary, sday, dep_target, start_bal, moves, prop, interest,
                          opened, wo)
 
@@ -256,6 +256,7 @@ class CustomerDynamics:
                                   acc.has[:, WM] & (acc.close_day[:, WM] < 0)], axis=1)
         w = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-9)
         target = (np.round(acc.aum[:, None] * w, 2) * 100).astype(np.int64)
+        dormant = self.sleeper & (self.phase.decline_depth(m.index) == 0)  # sleepers move money only to leave
         for s, col, up, down in ((TD, 1, "time_deposit_open", "time_deposit_maturity"),
                                  (WM, 2, "wealth_purchase", "wealth_redemption")):
             held = alive & acc.has[:, s] & (acc.close_day[:, s] < 0)
@@ -264,7 +265,7 @@ class CustomerDynamics:
             fresh = acc.open_day[:, s] >= m.first_day
             thresh = 0.3 if s == TD else 0.05
             move = held & ((rel > thresh) | fresh | churned | (self.phase.decline_depth(m.index) > 0))
-            move &= ~self.sleeper | fresh
+            move &= ~dormant | fresh
             delta = np.where(move, target[:, col] - cur, 0)
             day = np.where(fresh, acc.open_day[:, s], m.first_day + rng.integers(0, m.n_days, len(cur)))
             day = np.clip(day, np.maximum(m.first_day, self.cu.onboard), live_to)
@@ -274,6 +275,6 @@ class CustomerDynamics:
             moves.append((down, np.full(len(idx), s), -delta[idx], day[idx], idx))
             acc.bal[:, s] = cur + delta
             acc.close_day[churned & held, s] = live_to[churned & held]
-        dep = np.where(self.sleeper, acc.bal[:, DEP], target[:, 0])
+        dep = np.where(dormant, acc.bal[:, DEP], target[:, 0])
         dep = np.where(churned, 0, dep)
         return np.where(alive, dep, acc.bal[:, DEP])

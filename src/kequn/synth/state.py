@@ -159,6 +159,9 @@ def initial_accounts(rng: np.random.Generator, cu: Customers, window_start: int)
     a.share[:, 1] = np.where(a.has[:, TD], rng.uniform(0.5, 2.5, n), 0)
     a.share[:, 2] = np.where(a.has[:, WM], rng.uniform(0.5, 3.0, n), 0)
     a.aum = np.where(pre, cu.aum0, cu.aum0 * 0.15)
+    w = a.share / a.share.sum(axis=1, keepdims=True)  # balances at the window start follow the allocation
+    for s, col in ((DEP, 0), (TD, 1), (WM, 2)):
+        a.bal[:, s] = np.where(pre, np.round(a.aum * w[:, col], 2) * 100, 0).astype(np.int64)
     for j, p in enumerate([sigmoid(-2.2 + 0.04 * (age - 35) + 0.3 * (la - np.log(50000))),
                            sigmoid(-2.8 + 0.5 * (la - np.log(40000)) + 0.8 * cu.engagement)]):
         got = pre & (rng.random(n) < p)
