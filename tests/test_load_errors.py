@@ -133,3 +133,15 @@ def test_failure_in_a_later_table_rolls_back_the_earlier_ones(wh, tmp_path):
     assert "staff.csv" in err.message
     assert nothing_loaded(wh)
     assert wh.sql("SELECT count(*) FROM _load_batch").fetchone()[0] == 0
+
+
+def test_load_sequence_puts_every_reference_first():
+    from kequn.domain.datamodel import TABLES
+    from kequn.ingest.checks import dependencies, endpoints, load_sequence
+
+    order = [t.name for t in load_sequence(list(TABLES))]
+    assert sorted(order) == sorted(t.name for t in TABLES)
+    for t in TABLES:
+        assert all(order.index(dep) < order.index(t.name) for dep in dependencies(t)), t.name
+    rel = next(t for t in TABLES if t.name == "relationship")
+    assert [(e.type_column, e.id_column) for e in endpoints(rel)] == [("from_type", "from_id"), ("to_type", "to_id")]

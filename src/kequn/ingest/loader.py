@@ -139,6 +139,12 @@ def _load_batch(eng: Engine, batch_id: str, sources: list[SourceFile],
     pause = float(os.environ.get(PAUSE_ENV, "0") or 0)
     eng.begin()
     try:
+        if eng.kind == "postgres":  # two processes loading the same batch: the second waits, then skips it
+            eng.execute(f"SELECT pg_advisory_xact_lock(hashtext({lit('kequn-load:' + batch_id)}))")
+            previous = _previous(eng, batch_id)
+            if previous is not None:
+                eng.rollback()
+                return previous
         for src in ordered:
             result = _load_table(eng, batch_id, src, now.date())
             summary.tables.append(result)
