@@ -68,15 +68,17 @@ def test_segments_and_scores_appear_once_written(wh):
     wh.sql("CREATE TABLE IF NOT EXISTS segment_membership (segment_id VARCHAR, version BIGINT, as_of DATE, "
            "entity_id VARCHAR)")
     wh.sql("INSERT INTO segment_membership VALUES ('payroll', 1, DATE '2024-06-30', 'C1')")
-    wh.sql("CREATE TABLE IF NOT EXISTS model_score (customer_id VARCHAR, score_name VARCHAR, as_of DATE, "
-           "score DOUBLE, reasons VARCHAR)")
-    wh.sql("INSERT INTO model_score VALUES ('C1', 'churn_risk', DATE '2024-06-01', 0.12, 'AUM 上升'), "
-           "('C1', 'churn_risk', DATE '2024-07-01', 0.90, 'future')")
+    # the shape kequn.models.scoring writes
+    wh.sql("CREATE TABLE IF NOT EXISTS model_score (entity VARCHAR, customer_id VARCHAR, score_name VARCHAR, "
+           "as_of DATE, score DOUBLE, reasons VARCHAR, model VARCHAR)")
+    wh.sql("INSERT INTO model_score VALUES ('customer', 'C1', 'churn_risk', DATE '2024-06-01', 0.12, 'AUM 上升', 'm1'), "
+           "('customer', 'C1', 'churn_risk', DATE '2024-07-01', 0.90, 'future', 'm1'), "
+           "('merchant', 'C1', 'churn_risk', DATE '2024-06-15', 0.55, 'a merchant id that looks alike', 'm2')")
     try:
         view = customer_360(wh, "C1", D)
         assert [s["segment_id"] for s in view["segments"]] == ["payroll"]
         assert view["scores"] == [{"score_name": "churn_risk", "as_of": dt.date(2024, 6, 1), "score": 0.12,
-                                   "reasons": "AUM 上升"}]
+                                   "reasons": "AUM 上升", "model": "m1"}]
         tags = {t["id"]: t for t in view["tags"]}
         assert tags["churn_risk"]["value"] == 0.12  # the score slot is filled point in time
     finally:

@@ -139,9 +139,11 @@ def _scores(wh: Any, customer_id: str, day: dt.date) -> list[dict[str, Any]]:
 
     s = wh.table("model_score")
     s = s.filter(s.customer_id == customer_id, s.as_of <= ibis.date(day))
+    if "entity" in s.columns:
+        s = s.filter(s.entity == "customer")
     latest = s.group_by("score_name").aggregate(as_of=s.as_of.max())
     j = s.join(latest, ["score_name", "as_of"])
-    cols = [c for c in ("score_name", "as_of", "score", "reasons") if c in j.columns]
+    cols = [c for c in ("score_name", "as_of", "score", "reasons", "model") if c in j.columns]
     return _rows(j.select(*cols).order_by("score_name"))
 
 

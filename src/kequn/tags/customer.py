@@ -90,12 +90,15 @@ def _merchants_owned(t: Tables, a: AsOf) -> ir.Table:
 
 
 def _scores(t: Tables, a: AsOf) -> ir.Table | None:
-    """Model scores written back by the models (table ``model_score``: customer_id, score_name, as_of,
-    score, reasons); the latest score on or before the as-of day. ``None`` until a model has run."""
+    """Model scores written back by the models (``kequn.models.scoring``: table ``model_score`` with entity,
+    customer_id, score_name, as_of, score, reasons, model); the latest score on or before the as-of day.
+    ``None`` until a model has run."""
     if not t.has("model_score"):
         return None
     s = t["model_score"]
     s = s.filter(s.as_of <= a.lit)
+    if "entity" in s.columns:  # merchant models store merchant ids with entity = 'merchant'
+        s = s.filter(s.entity == "customer")
     return s.select(key=s.customer_id, score_name=s.score_name, as_of=s.as_of, score=s.score)
 
 
