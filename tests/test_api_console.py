@@ -51,6 +51,9 @@ def test_overview_figures_follow_the_callers_scope(world):
     assert sum(s["customers"] for s in branch["segments"]) == 2
     page = c["manager"].get("/").text
     assert 'id="kpi-customers">2<' in page and "株洲支行" not in page
+    from kequn.services.governance import segment_list
+
+    assert all(s["name_zh"] in page for s in segment_list(None))  # the bank's segments are listed
 
 
 def test_search_is_scoped_sorted_paginated_and_masked(world):

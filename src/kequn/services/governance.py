@@ -35,6 +35,16 @@ def tag_governance(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return figures
 
 
+def segment_list(engine: Any) -> list[dict[str, Any]]:
+    """The bank's segments (客群) with their maker-checker status, when the segments capability is present."""
+    try:
+        from kequn.segments.definitions import all_definitions
+    except ImportError:
+        return []
+    return sorted(({"id": d.id, "name_zh": d.name_zh, "name_en": d.name_en, "entity": d.entity, "status": status,
+                    "owner": d.owner} for d, status in all_definitions(engine).values()), key=lambda r: r["id"])
+
+
 def dq_history(engine: Any, limit: int = 200) -> list[dict[str, Any]]:
     """Recent data-quality runs, newest first (``kequn.quality.history`` when present, else the table)."""
     try:

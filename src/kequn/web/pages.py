@@ -170,9 +170,12 @@ def home(request: Request, user: CurrentUser, st: State, sort: str = "customers"
     o = st.data.overview(user)
     chart = {"branches": [b["branch"] for b in o["branches"]], "aum": [float(b["aum"]) for b in o["branches"]],
              "segments": [s["segment"] for s in o["segments"]], "segment_customers": [s["customers"] for s in o["segments"]]}
+    from kequn.services.governance import segment_list
+
     tbl = table(o["branches"], BRANCH_COLUMNS, request, sortable=[c for c, _ in BRANCH_COLUMNS], sort=sort,
                 desc=desc, page=page)
-    return render(request, "home.html", {"o": o, "chart": json.dumps(chart, ensure_ascii=False), "tbl": tbl})
+    return render(request, "home.html", {"o": o, "chart": json.dumps(chart, ensure_ascii=False), "tbl": tbl,
+                                         "segments": segment_list(st.engine)})
 
 
 # ------------------------------------------------------------------ customers (高清图)
