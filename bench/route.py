@@ -238,9 +238,35 @@ def load(port: int, proc: subprocess.Popen, bodies: list[bytes], n_clients: int,
             "per_server_cpu_second": round(len(all_lat) / server_cpu, 1) if server_cpu else None}
 
 
-def over_http(n_requests: int, n_clients: int, workers: int, tmp_root: str | None = None) -> dict:
-    with tempfile.TemporaryDirectory(prefix="kequn-bench-route-", dir=tmp_root) as tmp:
-        url = f"sqlite:///{Path(tmp) / 'ops.sqlite'}"
+class _PgDatabase:
+    """A throwaway database on the PostgreSQL server at ``admin_url`` (dropped afterwards)."""
+
+    def __init__(self, admin_url: str) -> None:
+        import uuid
+
+        self.admin_url, self.name = admin_url, f"kequn_bench_route_{uuid.uuid4().hex[:8]}"
+
+    def __enter__(self) -> str:
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True) as c:
+            c.execute(f'CREATE DATABASE "{self.name}"')
+        return self.admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + self.name
+
+    def __exit__(self, *exc: object) -> None:
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+def over_http(n_requests: int, n_clients: int, workers: int, tmp_root: str | None = None,
+              pg_admin: str | None = None) -> dict:
+    import contextlib
+
+    with tempfile.TemporaryDirectory(prefix="kequn-bench-route-", dir=tmp_root) as tmp, \
+            (_PgDatabase(pg_admin) if pg_admin else contextlib.nullcontext(None)) as pg_url:
+        url = pg_url or f"sqlite:///{Path(tmp) / 'ops.sqlite'}"
         prepare_store(url)
         port = free_port()
         proc = start_server(Path(tmp), url, port, workers)
@@ -254,7 +280,8 @@ def over_http(n_requests: int, n_clients: int, workers: int, tmp_root: str | Non
         finally:
             proc.terminate()
             proc.wait(timeout=10)
-    return {"workers": workers, "baseline_noop": baseline, "route": routed}
+    return {"workers": workers, "store": "postgresql" if pg_admin else "sqlite", "baseline_noop": baseline,
+            "route": routed}
 
 
 def main() -> int:
@@ -264,6 +291,9 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     ap.add_argument("--no-http", action="store_true")
+    ap.add_argument("--pg", default=None, metavar="ADMIN_URL",
+                    help="store decisions in a throwaway database on this PostgreSQL server instead of SQLite, "
+                         "e.g. postgresql://postgres@127.0.0.1:5432/postgres")
     ap.add_argument("--tmp-dir", default=None, help="where the SQLite ops store lives (e.g. /dev/shm to take "
                                                      "the disk's fsync out, as a diagnostic)")
     ap.add_argument("--quick", action="store_true", help="smaller runs (for `make bench -- --quick`)")
@@ -279,7 +309,7 @@ def main() -> int:
     print(f"in-process: p99 {ip['route_30']['p99']} ms over 30 products (goal ≤ 2 ms): {'MET' if ok_ip else 'NOT MET'}")
     ok_http = True
     if not args.no_http:
-        result["http"] = over_http(args.http_requests, args.clients, args.workers, args.tmp_dir)
+        result["http"] = over_http(args.http_requests, args.clients, args.workers, args.tmp_dir, args.pg)
         h, b = result["http"]["route"], result["http"]["baseline_noop"]
         ok_http = h["per_s"] >= 500 and h["p99_ms"] <= 25 and h["errors"] == 0
         print(json.dumps(result["http"], indent=1))
