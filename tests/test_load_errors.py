@@ -95,8 +95,16 @@ def test_header_only_file_loads_nothing(wh, tmp_path):
 
 
 def test_undecodable_encoding(wh, tmp_path):
-    err = refused(wh, folder(tmp_path, {"branch.csv": BRANCH.encode("utf-8") + b"B9,\xff\xfe\x80,hq,,x,\n"}))
-    assert "undecodable encoding" in err.message and "UTF-8" in err.message and "GBK" in err.message
+    header = BRANCH.splitlines()[0].encode("ascii")
+    err = refused(wh, folder(tmp_path, {"branch.csv": header + b"\nB9,\xff\xfe\x80,hq,,x,\n"}))
+    assert err.message == ("branch.csv: undecodable encoding — not UTF-8 (bad byte at offset 49) and not "
+                           "GBK/GB18030 (bad byte at offset 49); re-export as UTF-8 or GBK")
+
+
+def test_broken_utf8_is_not_misread_as_gbk(wh, tmp_path):
+    err = refused(wh, folder(tmp_path, {"branch.csv": BRANCH.encode("utf-8") + b"B9,\xe6\x9d,hq,,x,\n"}))
+    assert "is UTF-8 but has an invalid byte sequence at offset" in err.message
+    assert nothing_loaded(wh)
 
 
 def test_ragged_row_is_a_load_error_and_nothing_loads(wh, tmp_path):

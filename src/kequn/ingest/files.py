@@ -166,20 +166,27 @@ def _hash_file(path: Path) -> str:
 
 
 def _sniff_encoding(path: Path) -> tuple[str, str]:
-    """("utf-8" | "utf-8-sig" | "gb18030", sha256) in one streaming pass (a second only for GB18030)."""
+    """("utf-8" | "utf-8-sig" | "gb18030", sha256) in one streaming pass (a second only for GB18030).
+
+    A file that starts as clear UTF-8 (a BOM, or ≥ 8 multi-byte characters before the first bad byte)
+    and then breaks is refused rather than re-read as GB18030, which would turn it into mojibake."""
     h = hashlib.sha256()
     dec = codecs.getincrementaldecoder("utf-8")()
-    offset, bad_at = 0, None
+    offset, bad_at, evidence, has_bom = 0, None, 0, False
     with path.open("rb") as f:
-        first = True
         while chunk := f.read(CHUNK):
             h.update(chunk)
             if bad_at is None:
+                skip = 3 if offset == 0 and chunk.startswith(BOM) else 0
+                has_bom = has_bom or bool(skip)
                 try:
-                    dec.decode(chunk[3:] if first and chunk.startswith(BOM) else chunk)
+                    dec.decode(chunk[skip:])
+                    good = chunk
                 except UnicodeDecodeError as exc:
-                    bad_at = offset + exc.start
-            first = False
+                    bad_at = offset + skip + exc.start
+                    good = chunk[: skip + exc.start]
+                if evidence < _UTF8_EVIDENCE:
+                    evidence += len(good) - len(good.translate(None, _HIGH_BYTES))
             offset += len(chunk)
     if bad_at is None:
         try:
@@ -187,13 +194,20 @@ def _sniff_encoding(path: Path) -> tuple[str, str]:
         except UnicodeDecodeError:
             bad_at = offset
     if bad_at is None:
-        with path.open("rb") as f:
-            return ("utf-8-sig" if f.read(3) == BOM else "utf-8"), h.hexdigest()
+        return ("utf-8-sig" if has_bom else "utf-8"), h.hexdigest()
+    if has_bom or evidence >= _UTF8_EVIDENCE:
+        raise LoadError(f"{path.name}: undecodable encoding — the file is UTF-8 but has an invalid byte "
+                        f"sequence at offset {bad_at}; fix or re-export it")
     gb_bad = _first_bad_byte(path, "gb18030")
     if gb_bad is None:
         return "gb18030", h.hexdigest()
     raise LoadError(f"{path.name}: undecodable encoding — not UTF-8 (bad byte at offset {bad_at}) and not "
                     f"GBK/GB18030 (bad byte at offset {gb_bad}); re-export as UTF-8 or GBK")
+
+
+_HIGH_BYTES = bytes(range(0x80, 0x100))
+#: non-ASCII bytes of valid UTF-8 (≈ 8 Chinese characters) that prove a file is meant as UTF-8
+_UTF8_EVIDENCE = 24
 
 
 def _first_bad_byte(path: Path, encoding: str) -> int | None:
