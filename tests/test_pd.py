@@ -12,7 +12,15 @@ import numpy as np
 import pytest
 
 from kequn.domain.loans import Application
-from kequn.models.pd import PDModel, Scorecard, ScorecardModel, evaluate, evaluate_frame, german_frame, grade_for_pd
+from kequn.models.pd import (
+    PDModel,
+    Scorecard,
+    ScorecardModel,
+    evaluate,
+    evaluate_frame,
+    german_frame,
+    grade_for_pd,
+)
 from kequn.routing.ladder import DEFAULT_LADDER, load_ladder_file
 from kequn.routing.router import compile_ladder, route
 from kequn.routing.service import grade_application
