@@ -137,15 +137,20 @@ def test_structure_of_the_bank(con) -> None:  # noqa: ANN001
     assert one(con, """SELECT count(*) FROM payroll_batch b JOIN (SELECT batch_id, count(*) n, sum(amount) s
                        FROM payroll_item GROUP BY 1) i USING (batch_id) WHERE b.headcount <> i.n OR b.total_amount <> i.s""")[0] == 0
     assert one(con, "SELECT count(*) FROM payroll_item")[0] == one(con, "SELECT count(*) FROM \"transaction\" WHERE txn_type = 'salary'")[0]
+    # …and the employer's settlement account pays the batch total on the pay date
+    assert one(con, """SELECT count(*) FROM payroll_batch b JOIN account a USING (enterprise_id) WHERE NOT EXISTS
+                       (SELECT 1 FROM "transaction" t WHERE t.account_id = a.account_id AND t.ts::DATE = b.pay_date
+                        AND t.amount = -b.total_amount AND t.counterparty = '代发工资')""")[0] == 0
 
 
 def test_deposit_balances_reconcile_with_transactions(con) -> None:  # noqa: ANN001
-    """Month-end balance = previous month-end balance + the month's transactions, for every deposit account."""
+    """Month-end balance = previous month-end balance + the month's transactions, for every deposit account
+    (customers' current accounts and the enterprises' settlement accounts)."""
     bad = one(con, """
         WITH b AS (SELECT account_id, month_end, balance,
                           lag(balance, 1, 0) OVER (PARTITION BY account_id ORDER BY month_end) prev,
                           row_number() OVER (PARTITION BY account_id ORDER BY month_end) k
-                   FROM balance_monthly JOIN account USING (account_id) WHERE kind = 'deposit' AND customer_id IS NOT NULL),
+                   FROM balance_monthly JOIN account USING (account_id) WHERE kind = 'deposit'),
              t AS (SELECT account_id, last_day(ts::DATE) month_end, sum(amount) flow FROM "transaction" GROUP BY ALL)
         SELECT count(*) FROM b LEFT JOIN t USING (account_id, month_end)
         WHERE k > 1 AND b.balance <> b.prev + coalesce(t.flow, 0)""")[0]

@@ -17,6 +17,7 @@ from kequn.synth import tables as T
 from kequn.synth import vocab as V
 from kequn.synth.calendar import US_PER_DAY, day_number, is_month_end, window
 from kequn.synth.catalogue import OPENABLE, touchpoints
+from kequn.synth.corporate import CorporateBook
 from kequn.synth.dynamics import CustomerDynamics
 from kequn.synth.events import EventCatalogue, month_events
 from kequn.synth.flows import MonthFlows
@@ -88,6 +89,7 @@ def generate(out: Path, params: SynthParams, progress: Any = None) -> dict:
     tps = touchpoints()
     cat = EventCatalogue(tps)
     consent_cols, cs = consents(seeds("consent"), cu, ws, end_day)
+    corp = CorporateBook(seeds("corporate"), en)
     say(f"parties ready: {cu.n:,} customers, {en.n:,} enterprises, {me.n:,} merchants ({time.perf_counter() - t0:.1f}s)")
     bg = BackgroundWriter()
     sinks = {name: TableSink(out, name, params.fmt, background=bg) for name in STREAMED}
@@ -113,6 +115,10 @@ def generate(out: Path, params: SynthParams, progress: Any = None) -> dict:
             ev, used = month_events(seeds("events", m.index, ci), plan, cu, cat, lo, hi, counters["session"])
             counters["session"] += used
             counters["event"] = _write_events(sinks["event"], ev, m, counters["event"], tps)
+        ctx, cbal = corp.month(seeds("corporate-month", m.index), m, plan, cu, counters["txn"])
+        sinks["transaction"].write(ctx)
+        sinks["balance_monthly"].write(cbal)
+        counters["txn"] += len(ctx["txn_id"])
         gov = gov_month(seeds("gov", m.index), m, cu, en, cs, dyn.phase, end_day, counters["gov"])
         counters["gov"] += len(gov["record_id"])
         sinks["gov_data"].write(gov)
