@@ -317,7 +317,7 @@ TABLES: tuple[Table, ...] = (
     Table(
         "payroll_item", "代发明细", "One employee's pay in a payroll batch (the B→C link).",
         (
-            _c("batch_id", "string", "Batch", nullable=False, fk=_fk("payroll_batch")),
+            _c("batch_id", "string", "Batch", nullable=False, fk=_fk("payroll_batch", "batch_id")),
             _c("customer_id", "string", "Employee", nullable=False, pi="C1", fk=_fk("customer")),
             _c("account_id", "string", "Account credited", nullable=False, pi="C1", fk=_fk("account")),
             _c("amount", "decimal", "Net pay", nullable=False, unit="CNY", pi="C2", min=0, max=1e8),

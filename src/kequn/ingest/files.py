@@ -24,7 +24,7 @@ from kequn.errors import LoadError
 
 FORMATS = ("csv", "parquet")
 #: notes that may sit beside the data (a README of the export); anything else unknown is an error
-IGNORED_SUFFIXES = (".md",)
+IGNORED_SUFFIXES = (".md", ".json")  # READMEs and manifests (kequn synth writes manifest.json)
 CHUNK = 1 << 20
 BOM = codecs.BOM_UTF8
 
