@@ -61,3 +61,15 @@ def uplift_truth(truth: Path, contact_ids: Any) -> np.ndarray:
     """True uplift of each contact (aligned with ``contact_ids``)."""
     df = _read(truth, "campaign_contacts", ["contact_id", "true_uplift"]).set_index("contact_id")
     return np.asarray(df["true_uplift"].reindex(list(contact_ids)).to_numpy(), dtype=float)
+
+
+def expected_qini(true_uplift: Any, score: Any) -> float:
+    """Qini coefficient in expectation: targeting by ``score``, the incremental conversions of the top k are
+    the sum of the true uplifts of those k (no outcome noise); area between that curve and random
+    targeting, divided by the population size (same scale as metrics.qini_coefficient)."""
+    u = np.asarray(true_uplift, dtype=float)
+    s = np.asarray(score, dtype=float)
+    order = np.argsort(-s, kind="mergesort")
+    gain = np.concatenate([[0.0], np.cumsum(u[order])])
+    frac = np.linspace(0, 1, u.size + 1)
+    return float(np.trapezoid(gain - frac * gain[-1], frac) / u.size)

@@ -91,12 +91,15 @@ def fit_evaluate(df: Any, kind: str = "t", truth: Any = None, test_share: float 
     q = M.bootstrap_ci(lambda a, b, c: M.qini_coefficient(a, b, c), y, t, u, n_boot=100)
     metrics["qini_ci"] = [q[1], q[2]]
     if truth is not None:
-        from kequn.models.oracle import uplift_truth
+        from kequn.models.oracle import expected_qini, uplift_truth
 
         true_u = uplift_truth(truth, test["contact_id"])
         ok = ~np.isnan(true_u)
-        metrics["oracle_qini"] = M.qini_coefficient(y[ok], t[ok], true_u[ok])
-        metrics["qini_share_of_oracle"] = (metrics["qini"] / metrics["oracle_qini"]
+        metrics["oracle_qini_observed"] = M.qini_coefficient(y[ok], t[ok], true_u[ok])
+        # noise-free: the expected incremental conversions when targeting by each score
+        metrics["expected_qini"] = expected_qini(true_u[ok], u[ok])
+        metrics["oracle_qini"] = expected_qini(true_u[ok], true_u[ok])
+        metrics["qini_share_of_oracle"] = (metrics["expected_qini"] / metrics["oracle_qini"]
                                            if metrics["oracle_qini"] > 0 else float("nan"))
         metrics["rank_corr_with_true_uplift"] = float(np.corrcoef(np.argsort(np.argsort(u[ok])),
                                                                   np.argsort(np.argsort(true_u[ok])))[0, 1])
