@@ -298,11 +298,18 @@ _TYPE_WORD = {"string": "text", "int64": "whole number", "float64": "number",
               "timestamp": "timestamp (YYYY-MM-DD HH:MM:SS)", "boolean": "boolean (true/false/1/0)"}
 
 
+def upsert_probe(table: Table, typed: str) -> str:
+    """1 when any key of the file is already in the warehouse, else 0. A join (not ``EXISTS``) so the
+    engine builds on the file's keys and can skip most of a large table by their min/max."""
+    return (f"SELECT count(*) FROM (SELECT 1 FROM {typed} t JOIN {q(table.name)} w "
+            f"ON {_pk_match(table.primary_key, 't', 'w')} LIMIT 1) x")
+
+
 def upsert_delete(table: Table, typed: str, bad: str) -> str:
     """Delete warehouse rows whose key arrives again in this batch (the newer export replaces them)."""
-    return (f"DELETE FROM {q(table.name)} w WHERE EXISTS (SELECT 1 FROM {typed} t WHERE "
-            f"{_pk_match(table.primary_key, 't', 'w')} AND NOT EXISTS "
-            f"(SELECT 1 FROM {bad} b WHERE b._row = t._row))")
+    cols = ", ".join(f"t.{q(k)}" for k in table.primary_key)
+    return (f"DELETE FROM {q(table.name)} w USING (SELECT DISTINCT {cols} FROM {typed} t WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {bad} b WHERE b._row = t._row)) g WHERE {_pk_match(table.primary_key, 'g', 'w')}")
 
 
 def insert_good(table: Table, typed: str, bad: str, any_bad: bool) -> str:

@@ -46,6 +46,14 @@ class Engine:
                 cur.execute(sql)
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        if _log.isEnabledFor(logging.DEBUG):
+            t0 = time.perf_counter()
+            got = self._rows(sql)
+            _log.debug("%.2fs %s", time.perf_counter() - t0, sql[:160])
+            return got
+        return self._rows(sql)
+
+    def _rows(self, sql: str) -> list[tuple[Any, ...]]:
         if self.kind == "duckdb":
             return list(self.con.execute(sql).fetchall())
         with self.con.cursor() as cur:

@@ -174,7 +174,7 @@ def _load_table(eng: Engine, batch_id: str, src: SourceFile, today: dt.date) -> 
         quarantined = int(eng.scalar(f"SELECT count(DISTINCT _row) FROM {bad}"))
         if quarantined:
             eng.execute(f"INSERT INTO _quarantine {checks.quarantine_select(table, bad, source, d, batch_id, types)}")
-        if eng.scalar(f"SELECT count(*) FROM (SELECT 1 FROM {q(table.name)} LIMIT 1) x"):
+        if eng.scalar(checks.upsert_probe(table, typed)):
             eng.execute(checks.upsert_delete(table, typed, bad))
         eng.execute(checks.insert_good(table, typed, bad, bool(quarantined)))
     except LoadError:
