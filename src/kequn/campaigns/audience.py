@@ -35,6 +35,15 @@ def _apply_score(wh: Any, base: Any, f: ScoreFilter, as_of: dt.date) -> Any:
     return base.semi_join(s, "customer_id")
 
 
+def expand_branches(wh: Any, branches: list[str] | tuple[str, ...]) -> list[str]:
+    """The branches and all their sub-branches (a pilot in a branch covers its sub-branches)."""
+    from kequn.security.scope import children_map, subtree
+
+    rows = wh.table("branch").select("branch_id", "parent_id").to_pyarrow().to_pylist()
+    children = children_map(rows)
+    return sorted({b for root in branches for b in subtree(children, root)})
+
+
 def build(wh: Any, engine: Any, spec: CampaignSpec, as_of: dt.date) -> Any:
     from kequn.segments import service as seg
 
@@ -42,7 +51,7 @@ def build(wh: Any, engine: Any, spec: CampaignSpec, as_of: dt.date) -> Any:
     base = c.filter(c.status == "active").select("customer_id", branch_id=c.home_branch_id)
     a = spec.audience
     if a.branches:
-        base = base.filter(base.branch_id.isin(list(a.branches)))
+        base = base.filter(base.branch_id.isin(expand_branches(wh, a.branches)))
     if a.segment_id is not None:
         if not seg.usable(a.segment_id, engine):
             raise ValidationError(f"segment {a.segment_id!r} is not approved: campaigns may only target approved segments")

@@ -32,9 +32,11 @@ def parse_spec(data: Any, where: str = "campaign") -> CampaignSpec:
     try:
         return CampaignSpec.model_validate(data)
     except PydanticValidationError as exc:
-        details = [f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg'].removeprefix('Value error, ')}"
+        details = [{"where": ".".join(map(str, e["loc"])) or "(top)", "message": e["msg"].removeprefix("Value error, ")}
                    for e in exc.errors()]
-        raise ValidationError(f"{where}: {len(details)} problem(s): {details[0]}", details=details) from None
+        first = details[0]
+        raise ValidationError(f"{where}: {len(details)} problem(s); {first['where']}: {first['message']}",
+                              details=details) from None
 
 
 def load_file(path: Path) -> CampaignSpec:

@@ -161,6 +161,22 @@ class CampaignSpec(_Strict):
         return v
 
 
+def due(spec: CampaignSpec, day: dt.date, tz: str = "Asia/Shanghai") -> bool:
+    """Whether a scheduled (one-off or recurring) campaign runs on the local ``day``; event campaigns never
+    run on a schedule (their trigger fires them)."""
+    s = spec.schedule
+    if isinstance(s, OneOff):
+        return _local_day(s.at, tz) == day
+    if isinstance(s, Recurring):
+        start = _local_day(s.start, tz)
+        return start <= day and (s.until is None or day <= s.until) and (day - start).days % s.every_days == 0
+    return False
+
+
+def _local_day(at: dt.datetime, tz: str) -> dt.date:
+    return (at if at.tzinfo else at.replace(tzinfo=ZoneInfo(tz))).astimezone(ZoneInfo(tz)).date()
+
+
 def template_problems(channel: str, template: str) -> list[str]:
     """Every problem with a message template: unknown variables, SMS length, the SMS opt-out text."""
     problems = [f"unknown template variable {{{v}}} (known: {', '.join(sorted(TEMPLATE_VARIABLES))})"
