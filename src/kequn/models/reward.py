@@ -60,6 +60,36 @@ def training_frame(wh: Any) -> Any:
     return out.sort_values("contact_id", kind="stable").reset_index(drop=True)
 
 
+def simulated_frame(wh: Any, synth_dir: Any, as_of: dt.date, *, share: float = 1.0, seed: int = 0) -> Any:
+    """A randomised sandbox campaign run through the synthetic bank's response simulator (the "world"):
+    every alive customer as of ``as_of`` (or a random ``share``) gets each reward type, arm drawn 50/50,
+    channel ``sandbox``, contact 10 days after ``as_of``. The model only sees features, arm and outcome;
+    the simulator's expected uplift is kept in ``true_uplift`` for the evaluation alone."""
+    import pandas as pd
+
+    from kequn.synth.catalogue import REWARD_TYPES
+    from kequn.synth.response import ResponseSimulator
+
+    D.ensure_feature_snapshots(wh, "customer", [as_of])
+    f = D.features_expr(wh, "customer", as_of)
+    f = f.filter(f.lifecycle_stage != "churned").to_pandas()
+    rng = np.random.default_rng(seed)
+    f = f[rng.random(len(f)) < share].reset_index(drop=True)
+    n, k = len(f), len(REWARD_TYPES)
+    c = pd.DataFrame({"customer_id": np.repeat(f["customer_id"].to_numpy(), k),
+                      "offer": np.tile(np.array(REWARD_TYPES), n), "channel": "sandbox",
+                      "date": pd.Timestamp(as_of + dt.timedelta(days=10)),
+                      "arm": np.where(rng.random(n * k) < 0.5, "treatment", "control")})
+    c["contact_id"] = [f"SIM-{as_of:%Y%m}-{i:08d}" for i in range(len(c))]
+    sim = ResponseSimulator(synth_dir, seed=seed)
+    res, exp = sim.respond(c), sim.expected(c)
+    c["converted"], c["true_uplift"] = res["converted"].to_numpy(), exp["true_uplift"].to_numpy()
+    c["campaign_code"], c["ts"], c["snapshot"] = f"SIM-{as_of:%Y%m}", c["date"], as_of
+    c["treatment"] = (c["arm"] == "treatment").astype(int)
+    c["label"] = c["converted"].astype(int)
+    return c.drop(columns=["channel", "date"]).merge(f, on="customer_id", how="inner")
+
+
 def _learner(kind: str) -> Any:
     from kequn.models.uplift import ClassTransformation, TLearner, XLearner
 
@@ -78,7 +108,7 @@ def split(df: Any, test_share: float = 0.4, seed: int = 0) -> tuple[Any, Any]:
 def fit_evaluate(df: Any, kind: str = "t", truth: Any = None, test_share: float = 0.4) -> tuple[dict, dict]:
     train, test = split(df, test_share)
     feats = D.feature_columns(train.drop(columns=["contact_id", "campaign_code", "ts", "arm", "converted",
-                                                  "snapshot", "treatment"]))
+                                                  "snapshot", "treatment", "true_uplift"], errors="ignore"))
     model = _learner(kind).fit(D.prepare(train, feats), train["label"].to_numpy(), train["treatment"].to_numpy())
     u = model.predict(D.prepare(test, feats))
     y, t = test["label"].to_numpy(), test["treatment"].to_numpy()
@@ -90,10 +120,11 @@ def fit_evaluate(df: Any, kind: str = "t", truth: Any = None, test_share: float 
     }
     q = M.bootstrap_ci(lambda a, b, c: M.qini_coefficient(a, b, c), y, t, u, n_boot=100)
     metrics["qini_ci"] = [q[1], q[2]]
-    if truth is not None:
+    if truth is not None or "true_uplift" in test.columns:
         from kequn.models.oracle import expected_qini, uplift_truth
 
-        true_u = uplift_truth(truth, test["contact_id"])
+        true_u = (test["true_uplift"].to_numpy(dtype=float) if "true_uplift" in test.columns
+                  else uplift_truth(truth, test["contact_id"]))
         ok = ~np.isnan(true_u)
         metrics["oracle_qini_observed"] = M.qini_coefficient(y[ok], t[ok], true_u[ok])
         # noise-free: the expected incremental conversions when targeting by each score
@@ -108,11 +139,16 @@ def fit_evaluate(df: Any, kind: str = "t", truth: Any = None, test_share: float 
     return art, {**metrics, "_train": train}
 
 
-def train(wh: Any, engine: Any, *, user: str, kind: str = "t", truth: Any = None, folder: Any = None
-          ) -> tuple[Any, dict[str, Any]]:
+def train(wh: Any, engine: Any, *, user: str, kind: str = "t", truth: Any = None, folder: Any = None,
+          simulate: Any = None, as_of: dt.date | None = None) -> tuple[Any, dict[str, Any]]:
+    """Train on the campaign history (default) or, with ``simulate`` = the synthetic bank folder, on a
+    randomised sandbox campaign run through its response simulator as of ``as_of``."""
     from kequn.models import registry
 
-    df = training_frame(wh)
+    if simulate is not None:
+        df = simulated_frame(wh, simulate, as_of or D.add_months(D.data_end(wh), -1))
+    else:
+        df = training_frame(wh)
     art, metrics = fit_evaluate(df, kind, truth)
     tr = metrics.pop("_train")
     import hashlib
