@@ -44,9 +44,8 @@ def main() -> None:
     ap.add_argument("--seed-customers", type=int, default=3000)
     args = ap.parse_args()
     import models_bank
-
-    from kequn.models import registry, scoring, train
     from kequn.models import datasets as DS
+    from kequn.models import registry, scoring, train
 
     models_bank.CUSTOMERS = args.seed_customers
     with tempfile.TemporaryDirectory() as tmp:

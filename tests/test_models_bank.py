@@ -9,11 +9,11 @@ import json
 
 import numpy as np
 import pytest
-from models_bank import make_bank
 
 from kequn.errors import PermissionDenied
 from kequn.models import datasets as D
 from kequn.models import registry, report, scoring, train
+from models_bank import make_bank
 
 SMALL = {"n_estimators": 80, "calibrate": "sigmoid"}
 DATES = [dt.date(2026, 6, 30), dt.date(2026, 7, 31), dt.date(2026, 8, 31), dt.date(2026, 9, 30)]

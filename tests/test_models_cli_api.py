@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 import typer
-from models_bank import make_bank
 from typer.testing import CliRunner
+
+from models_bank import make_bank
 
 
 @pytest.fixture(scope="module")
@@ -80,9 +81,8 @@ def test_cli_life_cycle_score_and_api(env, tmp_path):
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
 
-    from kequn.api.routes_models import router
-
     from kequn.api.app import _errors
+    from kequn.api.routes_models import router
 
     app = FastAPI()
     _errors(app)  # the console app's one KequnError handler

@@ -65,14 +65,18 @@ def _summary(metrics: dict[str, Any]) -> str:
 def train_cmd(ctx: typer.Context, name: Annotated[str, typer.Argument(help="retail_churn, merchant_churn, "
               "high_potential, demand_<kind>, reward_sensitivity")], user: User,
               kind: Annotated[str, typer.Option("--kind", help="lightgbm | logistic (uplift: t | x | ct)")] = "",
-              truth: Truth = None, report: Report = None, capacity: Capacity = None) -> None:
+              truth: Truth = None, report: Report = None, capacity: Capacity = None,
+              simulate: Annotated[Path | None, typer.Option("--simulate", help="reward_sensitivity: train on a "
+                                  "randomised sandbox campaign run through this synthetic bank's simulator.")] = None,
+              as_of: AsOf = None) -> None:
     from kequn.models import report as R
 
     wh, engine = _stores()
     if name == "reward_sensitivity":
         from kequn.models import reward
 
-        mv, metrics = reward.train(wh, engine, user=user, kind=kind or "t", truth=truth)
+        mv, metrics = reward.train(wh, engine, user=user, kind=kind or "t", truth=truth, simulate=simulate,
+                                   as_of=_day(as_of))
         _out(ctx).result({"model": mv.ref, "status": mv.status, "metrics": metrics},
                          human=f"registered {mv.ref} (draft)\nQini {metrics['qini']:.5f} "
                                f"CI {metrics['qini_ci']}" + (f"; oracle {metrics.get('oracle_qini', float('nan')):.5f}"
