@@ -405,10 +405,16 @@ class Lift:
         return self.low > 0 or self.high < 0
 
 
-def lift(t: ArmStats, c: ArmStats, z: float = 1.96) -> Lift:
-    """Difference of means with a Welch (normal) confidence interval."""
+def lift(t: ArmStats, c: ArmStats, z: float = 1.96, *, binary: bool = True) -> Lift:
+    """Difference of means with a 95% interval. For 0/1 outcomes the standard error uses Agresti–Caffo's
+    adjustment (one success and one failure added per arm), so an arm with no conversions does not claim a
+    zero variance; otherwise Welch's normal interval."""
     diff = t.mean - c.mean
-    se = (t.variance / t.n if t.n else 0.0) + (c.variance / c.n if c.n else 0.0)
+    if binary:
+        pt, pc = (t.sum + 1) / (t.n + 2), (c.sum + 1) / (c.n + 2)
+        se = pt * (1 - pt) / (t.n + 2) + pc * (1 - pc) / (c.n + 2)
+    else:
+        se = (t.variance / t.n if t.n else 0.0) + (c.variance / c.n if c.n else 0.0)
     half = z * se ** 0.5 if t.n and c.n else float("inf")
     return Lift(t.mean, c.mean, diff, diff - half, diff + half, t.n, c.n)
 
