@@ -196,16 +196,29 @@ def _find_bad_rows(eng: Engine, table: Any, source: str, types: dict[str, str] |
     local = checks.local_problems(table, source, types, d, today)
     if local:
         eng.execute(f"INSERT INTO {bad} {local}")
-    keys = q(f"_kq_dupkeys_{table.name}")
+    _duplicate_rows(eng, table, typed, bad)
+    refs = checks.reference_problems(table, typed)
+    if refs:
+        eng.execute(f"INSERT INTO {bad} {refs}")
+
+
+def _duplicate_rows(eng: Engine, table: Any, typed: str, bad: str) -> None:
+    """Add every occurrence but the first of a repeated key; on DuckDB hashes narrow the search first."""
+    d = eng.dialect
+    keys, cand = q(f"_kq_dupkeys_{table.name}"), q(f"_kq_duphash_{table.name}")
     try:
-        eng.execute(f"CREATE TEMP TABLE {keys} AS {checks.duplicate_keys(table, typed)}")
+        hashed = checks.duplicate_hash_candidates(table, typed, d)
+        if hashed is not None:
+            eng.execute(f"CREATE TEMP TABLE {cand} AS {hashed}")
+            if not eng.scalar(f"SELECT count(*) FROM {cand}"):
+                return
+        among = None if hashed is None else cand
+        eng.execute(f"CREATE TEMP TABLE {keys} AS {checks.duplicate_keys(table, typed, among, d)}")
         if eng.scalar(f"SELECT count(*) FROM {keys}"):
             eng.execute(f"INSERT INTO {bad} {checks.duplicate_problems(table, typed, keys)}")
     finally:
         _drop_quietly(eng, keys)
-    refs = checks.reference_problems(table, typed)
-    if refs:
-        eng.execute(f"INSERT INTO {bad} {refs}")
+        _drop_quietly(eng, cand)
 
 
 def _drop_quietly(eng: Engine, name: str) -> None:
