@@ -153,3 +153,12 @@ def test_load_sequence_puts_every_reference_first():
         assert all(order.index(dep) < order.index(t.name) for dep in dependencies(t)), t.name
     rel = next(t for t in TABLES if t.name == "relationship")
     assert [(e.type_column, e.id_column) for e in endpoints(rel)] == [("from_type", "from_id"), ("to_type", "to_id")]
+
+
+def test_load_creates_missing_canonical_tables(tmp_path):
+    w = connect(f"duckdb:///{tmp_path / 'empty.duckdb'}")
+    try:
+        summary = load_dir(w, folder(tmp_path, {"branch.csv": BRANCH}))
+        assert summary.tables[0].loaded == 5 and w.has_table("transaction")
+    finally:
+        w.close()

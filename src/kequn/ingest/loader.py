@@ -32,6 +32,7 @@ from kequn.ingest import checks
 from kequn.ingest.checks import lit, q
 from kequn.ingest.engine import Engine
 from kequn.ingest.files import SourceFile, check_columns, discover, prepare
+from kequn.warehouse.schema import create_tables
 
 #: test hook: seconds to sleep after each table (inside the open transaction) — used to kill a load
 PAUSE_ENV = "KEQUN_LOAD_PAUSE_AFTER_TABLE"
@@ -99,6 +100,7 @@ def load_dir(wh: Any, directory: Path, *, fmt: str | None = None, batch_id: str 
         sources = [prepare(t, p, f, Path(tmp)) for t, p, f in found]
         _check_headers(sources)
         bid = batch_id or _batch_hash(sources)
+        create_tables(wh)  # the canonical tables, if `kequn init` has not made them yet
         ensure_internal_tables(wh)
         eng = Engine(wh)
         previous = _previous(eng, bid)
