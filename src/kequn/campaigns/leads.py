@@ -44,10 +44,11 @@ def open_load(conn: Any) -> dict[str, int]:
 
 
 def create(conn: Any, items: list[dict[str, Any]], directory: Any, *, now: dt.datetime, sla_days: int = 2,
-           capacity: int = DEFAULT_CAPACITY) -> list[int]:
+           capacity: int | None = None) -> list[int]:
     """Insert leads (idempotent on (source, source_ref)); each item: source, source_ref, campaign_id,
     customer_id, product. Returns the ids (existing ones for repeats)."""
     load = open_load(conn)
+    capacity = capacity or DEFAULT_CAPACITY
     ids = []
     for it in items:
         found = conn.execute(sa.select(T.lead.c.id).where(T.lead.c.source == it["source"],

@@ -86,7 +86,8 @@ class Sender:
                   "branch_name": who.get("branch_name", ""), "valid_until": (day + dt.timedelta(days=spec.window_days)).isoformat()}
         address = who.get("phone") if row.channel in ("sms", "call") else who.get("customer_id")
         return Message(row.send_key, row.campaign_id, row.customer_id, row.channel, render(template, values), address,
-                       {"offer": spec.offer.code, "date": day.isoformat(), "branch_id": who.get("branch_id"),
+                       {"offer": spec.offer.code, "date": day.isoformat(), "at": self.clock().isoformat(),
+                        "branch_id": who.get("branch_id"),
                         "sla_days": spec.lead_sla_working_days})
 
     # ---------------------------------------------------------------------------------- recovery

@@ -27,8 +27,12 @@ class LeadQueue:
         items = [{"source": "campaign", "source_ref": m.send_key, "campaign_id": m.campaign_id,
                   "customer_id": m.customer_id, "product": m.context.get("offer", ""),
                   "branch_id": m.context.get("branch_id")} for m in messages]
+        if not messages:
+            return []
+        at = messages[0].context.get("at")
+        now = dt.datetime.fromisoformat(at) if at else dt.datetime.now(dt.UTC)
         with self.engine.begin() as conn:
-            ids = leads.create(conn, items, self.directory, now=dt.datetime.now(dt.UTC),
+            ids = leads.create(conn, items, self.directory, now=now,
                                sla_days=int(messages[0].context.get("sla_days", self.sla_days)) if messages else 2)
         return [SendResult(m.send_key, True, provider_id=f"lead:{i}", delivered=True)
                 for m, i in zip(messages, ids, strict=True)]
