@@ -42,7 +42,11 @@ class Page:
 
 
 class ConsoleData:
-    """The console's window on the warehouse: one connection, serialised, plus the branch tree."""
+    """The console's window on the warehouse, plus the branch tree.
+
+    On DuckDB each worker thread reads through its own cursor of the one database (DuckDB runs them in
+    parallel); other backends share one connection, serialised by a lock.
+    """
 
     #: the overview aggregates data loaded once a day; it is recomputed at most this often per scope
     OVERVIEW_TTL_S = 300.0
@@ -50,18 +54,35 @@ class ConsoleData:
     def __init__(self, wh: Any) -> None:
         self.wh = wh
         self._lock = threading.RLock()
+        self._local = threading.local()
         self._overview: dict[frozenset[str] | None, tuple[float, dict[str, Any]]] = {}
         self._children: dict[str, list[str]] | None = None
         self._branch_names: dict[str, str] = {}
 
     @contextmanager
     def locked(self) -> Iterator[Any]:
+        """This thread's view of the warehouse (other capabilities' routers use it)."""
+        if self.wh.kind == "duckdb":
+            yield self._thread_warehouse()
+            return
         with self._lock:
             yield self.wh
 
     def run(self, fn: Callable[[Any], T]) -> T:
+        """``fn(warehouse)`` on this thread's view of the warehouse."""
+        if self.wh.kind == "duckdb":
+            return fn(self._thread_warehouse())
         with self._lock:
             return fn(self.wh)
+
+    def _thread_warehouse(self) -> Any:
+        wh = getattr(self._local, "wh", None)
+        if wh is None:
+            from kequn.warehouse import Warehouse
+
+            wh = Warehouse(con=ibis.duckdb.from_connection(self.wh.con.con.cursor()), kind="duckdb", url=self.wh.url)
+            self._local.wh = wh
+        return wh
 
     # -------------------------------------------------------------- branches and scope
     def _load_branches(self) -> None:
