@@ -68,10 +68,11 @@ def list_campaigns(request: Request) -> list[dict[str, Any]]:
 
 @router.post("/api/campaigns")
 def submit_campaign(request: Request, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
-    """Submit a campaign spec (JSON, same shape as the YAML) for approval."""
+    """Submit a campaign spec (JSON, same shape as the YAML; or ``{"spec": …}``) for approval."""
     from kequn.campaigns import service
 
-    spec = service.parse_spec(body.get("spec", body) if isinstance(body, dict) else body, "campaign")
+    data = body.get("spec") if "spec" in body else {k: v for k, v in body.items() if k != "maker"}
+    spec = service.parse_spec(data, "campaign")
     req = service.submit(_engine(request), spec, _actor(request, body, "maker"))
     return {"campaign_id": spec.campaign_id, "version": req.version, "status": req.status, "request_id": req.id}
 
@@ -155,8 +156,8 @@ async def post_events(request: Request) -> dict[str, Any]:
         clean = events.validate(batch, catalogue)
         accepted = events.ingest(engine, clean)
         _evaluator(request).submit(accepted)
-        return {"received": len(batch.get("events", []) if isinstance(batch, dict) else batch),
-                "accepted": len(accepted), "duplicates": len(clean) - len(accepted)}
+        received = len(batch.get("events", []) if isinstance(batch, dict) else batch)
+        return {"received": received, "accepted": len(accepted), "duplicates": received - len(accepted)}
 
     return await run_in_threadpool(work)
 

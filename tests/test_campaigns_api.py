@@ -1,0 +1,136 @@
+"""POST /api/events (validated batches, dedup by event id, 422 never 500), the in-process trigger evaluator
+(fires within seconds, latency measured from the stored times), and the campaigns router."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Any:
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+    from fastapi.testclient import TestClient
+
+    from kequn.api.routes_campaigns import router
+    from kequn.errors import KequnError
+    from kequn.opstore import engine_for, migrate
+    from kequn.warehouse import connect
+    from kequn.warehouse.schema import create_tables
+
+    wh = connect(f"duckdb:///{tmp_path / 'wh.duckdb'}")
+    create_tables(wh)
+    con = wh.con.con
+    con.execute("INSERT INTO touchpoint VALUES ('TP-APP-001', '首页-登录', 'app', 'engagement', NULL), "
+                "('TP-WEB-001', '网银-登录', 'web', 'engagement', NULL)")
+    con.execute("INSERT INTO customer (customer_id, name, home_branch_id, onboarded_on, status) VALUES "
+                "('K1', '张三', 'B0101', DATE '2020-01-01', 'active'), ('K2', '李四', 'B0101', DATE '2020-01-01', 'active')")
+    con.execute("INSERT INTO consent VALUES ('c1', 'K1', 'marketing', 'app_push', 'granted', TIMESTAMP '2025-01-01 09:00:00', 'app'), "
+                "('c2', 'K2', 'marketing', 'app_push', 'granted', TIMESTAMP '2025-01-01 09:00:00', 'app')")
+    today = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8))).replace(tzinfo=None)
+    con.execute("INSERT INTO event VALUES ('old1', 'K1', ?, 'TP-APP-001', 'app', NULL), ('old2', 'K2', ?, 'TP-APP-001', 'app', NULL)",
+                [today - dt.timedelta(days=40), today - dt.timedelta(days=5)])
+    url = f"sqlite:///{tmp_path / 'ops.sqlite'}"
+    migrate(url)
+    engine = engine_for(url)
+    app = FastAPI()
+    app.include_router(router)
+    app.state.campaigns_warehouse = wh
+    app.state.campaigns_engine = engine
+
+    @app.exception_handler(KequnError)
+    def _h(_req: Any, exc: KequnError) -> JSONResponse:
+        return JSONResponse(exc.to_dict(), status_code=exc.http_status)
+
+    yield TestClient(app), engine, app
+    wh.close()
+
+
+def _now_local() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def test_bad_batch_is_422_listing_every_problem_and_stores_nothing(client: Any) -> None:
+    from kequn.campaigns import tables as T
+
+    c, engine, _ = client
+    batch = [
+        {"event_id": "e1", "customer_id": "K1", "touchpoint_id": "TP-NOPE", "ts": _now_local()},
+        {"event_id": "e2", "customer_id": "K1", "touchpoint_id": "TP-APP-001", "ts": "yesterday"},
+        {"event_id": "e3", "touchpoint_id": "TP-APP-001", "ts": _now_local()},
+        {"event_id": "e4", "customer_id": "K1", "touchpoint_id": "TP-APP-001", "ts": _now_local(), "channel": "web"},
+        {"event_id": "e5", "customer_id": "K1", "touchpoint_id": "TP-APP-001", "ts": "2999-01-01T00:00:00"},
+        "not an object",
+    ]
+    r = c.post("/api/events", json=batch)
+    assert r.status_code == 422
+    where = [d["where"] for d in r.json()["details"]]
+    assert where == ["events[0].touchpoint_id", "events[1].ts", "events[2].customer_id", "events[3].channel",
+                     "events[4].ts", "events[5]"]
+    assert c.post("/api/events", content=b"{not json").status_code == 422
+    assert c.post("/api/events", json={"events": "x"}).status_code == 422
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(T.touch_event)).scalar_one() == 0
+
+
+def test_events_deduplicated_by_event_id(client: Any) -> None:
+    c, _, _ = client
+    batch = [{"event_id": f"e{i}", "customer_id": "K2", "touchpoint_id": "TP-WEB-001", "ts": _now_local()}
+             for i in range(50)]
+    assert c.post("/api/events", json=batch + batch[:5]).json() == {"received": 55, "accepted": 50, "duplicates": 5}
+    assert c.post("/api/events", json={"events": batch}).json() == {"received": 50, "accepted": 0, "duplicates": 50}
+
+
+def test_dormant_login_trigger_fires_within_seconds(client: Any) -> None:
+    from kequn.campaigns import events, service
+    from kequn.campaigns import tables as T
+
+    c, engine, app = client
+    spec = {"campaign_id": "welcome-back", "name": "沉睡唤醒礼", "audience": {"segment_id": "payroll"},
+            "offer": {"kind": "reward", "code": "coupon", "name": "消费券"}, "control_share": 0.0, "holdout_share": 0.0,
+            "channels": [{"channel": "app_push", "template": "{surname_title}，欢迎回来"}],
+            "schedule": {"kind": "event", "touchpoint_id": "TP-APP-001", "dormant_days": 30}}
+    assert c.post("/api/campaigns", json={**spec, "maker": "maker_a"}).status_code == 200
+    assert c.post("/api/campaigns/welcome-back/approve", json={"checker": "maker_a"}).status_code == 403
+    assert c.post("/api/campaigns/welcome-back/approve", json={"checker": "checker_b"}).json()["status"] == "approved"
+    assert c.post("/api/campaigns/welcome-back/launch", json={"actor": "maker_a"}).json()["status"] == "live"
+    t0 = time.monotonic()
+    sent = c.post("/api/events", json=[
+        {"event_id": "login-1", "customer_id": "K1", "touchpoint_id": "TP-APP-001", "ts": _now_local()},
+        {"event_id": "login-2", "customer_id": "K2", "touchpoint_id": "TP-APP-001", "ts": _now_local()}])
+    assert sent.json()["accepted"] == 2
+    app.state.campaigns_triggers.flush(timeout=10)
+    waited = time.monotonic() - t0
+    with engine.connect() as conn:
+        fires = conn.execute(sa.select(T.trigger_fire.c.customer_id, T.trigger_fire.c.outcome)).all()
+        queued = conn.execute(sa.select(T.outbox.c.send_key, T.outbox.c.channel)).all()
+    assert fires == [("K1", "queued")]  # K2 logged in 5 days ago: not dormant
+    assert queued == [("welcome-back|evt|login-1", "app_push")]
+    lat = events.latency(engine, "welcome-back")
+    assert lat["n"] == 1 and lat["max_s"] < 2.0 and waited < 10
+    # a replayed event is a duplicate: it never fires twice
+    c.post("/api/events", json=[{"event_id": "login-1", "customer_id": "K1", "touchpoint_id": "TP-APP-001",
+                                 "ts": _now_local()}])
+    app.state.campaigns_triggers.flush(timeout=10)
+    assert events.latency(engine, "welcome-back")["n"] == 1
+    assert service.get(engine, "welcome-back")["status"] == "live"
+
+
+def test_router_declares_a_permission_for_every_route() -> None:
+    from fastapi import FastAPI
+
+    from kequn.api.routes_campaigns import ROUTE_PERMISSIONS, router
+    from kequn.api.rules import routes_of
+    from kequn.security.roles import PERMISSIONS
+
+    app = FastAPI()
+    app.include_router(router)
+    served = {r for r in routes_of(app) if r[1].startswith("/api/")}
+    assert served == set(ROUTE_PERMISSIONS)
+    assert all(p in PERMISSIONS or p == "login" for p in ROUTE_PERMISSIONS.values())
