@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from kequn.cli.main import console
+from kequn.cli.console import console
 
 users_app = typer.Typer(help="Console users (用户), roles and API tokens. Every change is audited.",
                         no_args_is_help=True)
