@@ -114,8 +114,9 @@ def plan(wh: Any, engine: Any, spec: CampaignSpec, audience: Any, *, now: dt.dat
     lost = a.rival_rank.notnull() & (a.rival_rank > rank(spec))
     reason = ibis.cases((chosen.isnull(), first), (lost, "arbitration_lost"), else_=ibis.null("string"))
     out = a.mutate(arm=arm, channel=chosen, reason=reason)
-    return out.mutate(channel=ibis.cases((out.reason.isnull(), out.channel), else_=ibis.null("string"))).select(
-        "customer_id", "branch_id", "arm", "channel", "reason")
+    out = out.mutate(channel=ibis.cases((out.reason.isnull(), out.channel), else_=ibis.null("string")))
+    # sorted by customer: the ops store's keys (run, customer) are then inserted in order (B-tree locality)
+    return out.select("customer_id", "branch_id", "arm", "channel", "reason").order_by("customer_id")
 
 
 def _reason(a: Any, ch: str, spec: CampaignSpec, cfg: PolicyConfig) -> Any:

@@ -57,6 +57,8 @@ def write_run(engine: Any, spec: CampaignSpec, version: int, run_id: str, planne
     send = [(f"{run_id}|{c}|{ch}", run_id, cid, c, ch, tx, "pending", 0, not_before, now)
             for c, a, ch, r in zip(cust, arm, channel, reason, strict=True) if a == "treatment" and r is None]
     with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA cache_size = -262144")  # 256 MB of page cache for the bulk insert
         conn.execute(T.campaign_run.insert().values(run_id=run_id, campaign_id=cid, version=version,
                                                     started_at=now, as_of=as_of, counts="{}"))
         _bulk(conn, T.assignment, ["run_id", "campaign_id", "customer_id", "arm", "branch_id", "eligible"], assign)

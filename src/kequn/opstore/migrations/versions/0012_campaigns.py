@@ -56,7 +56,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("run_id", "customer_id", name="pk_campaign_assignment"),
         sa.CheckConstraint("arm IN ('treatment', 'control', 'holdout')", name="ck_assignment_arm"),
     )
-    op.create_index("ix_assignment_campaign", "campaign_assignment", ["campaign_id", "arm"])
     op.create_table(
         "contact_suppression",
         sa.Column("id", ID, primary_key=True, autoincrement=True),
@@ -91,7 +90,6 @@ def upgrade() -> None:
     )
     op.create_index("ix_outbox_due", "outbox", ["status", "not_before"])
     op.create_index("ix_outbox_customer", "outbox", ["customer_id", "channel", "created_at"])
-    op.create_index("ix_outbox_campaign", "outbox", ["campaign_id"])
     op.create_table(
         "send_attempt",  # one row per call to a channel (the proof that nothing is sent twice)
         sa.Column("id", ID, primary_key=True, autoincrement=True),
