@@ -171,7 +171,7 @@ def benchmark_cmd(ctx: typer.Context, directory: Annotated[Path, typer.Argument(
     from kequn.models.public import run_public
 
     results = run_public(directory)
-    rows = [r.__dict__ if hasattr(r, "__dict__") else dict(r) for r in results]
+    rows = [dict(r.__dict__) for r in results]
     _out(ctx).table(rows, title="公开数据基准 public benchmarks", json_obj=rows)
 
 

@@ -100,7 +100,9 @@ def contributions(model: Any, X: Any) -> np.ndarray:
     if model.kind == "lightgbm":
         boosters = [c.estimator for c in inner.calibrated_classifiers_] if hasattr(inner, "calibrated_classifiers_") \
             else [inner]
-        out = sum(np.asarray(b.predict(M, pred_contrib=True))[:, :-1] for b in boosters)
+        out = np.zeros((len(X), len(X.columns)))
+        for b in boosters:
+            out += np.asarray(b.predict(M, pred_contrib=True))[:, :-1]
         return out / len(boosters)
     pipes = [c.estimator for c in inner.calibrated_classifiers_] if hasattr(inner, "calibrated_classifiers_") else [inner]
     names = model.prep_.linear_feature_names()

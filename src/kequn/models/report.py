@@ -56,7 +56,7 @@ def to_html(report: dict[str, Any]) -> str:
              f"<p>目标 target：{html.escape(str(report.get('target', '')))}；划分 split：{html.escape(str(report.get('split', '')))}</p>"]
     parts.append(_block("留出期评估 held-out evaluation", report["test"]))
     if "psi_vs_train" in report or "psi_test_vs_train" in report:
-        psi = report.get("psi_vs_train", report.get("psi_test_vs_train"))
+        psi = float(report.get("psi_vs_train", report.get("psi_test_vs_train")) or 0.0)
         verdict = "稳定" if psi < 0.1 else "轻微漂移" if psi < 0.25 else "显著漂移，需重新训练"
         parts.append(f"<h2>得分漂移 score drift (PSI)</h2><p>PSI = {_f(psi)}（{verdict}）</p>")
     if "decay" in report:

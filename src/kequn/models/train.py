@@ -50,7 +50,7 @@ def train(wh: Any, engine: Any, name: str, *, user: str, kind: str = "lightgbm",
     p_test = predict(artifact, ts.test)
     rng = np.random.default_rng(0)
     artifact["train_scores"] = rng.choice(p_train, size=min(len(p_train), 20_000), replace=False)
-    metrics = {"split": f"out-of-time: train {ts.train_dates[0]}…{ts.train_dates[-1]}, "
+    metrics: dict[str, Any] = {"split": f"out-of-time: train {ts.train_dates[0]}…{ts.train_dates[-1]}, "
                         f"test {', '.join(map(str, ts.test_dates))}",
                "train_rows": len(ts.train), "train_base_rate": float(ts.train["label"].mean()),
                "test": evaluate_scores(ts.test["label"], p_test, capacity),
