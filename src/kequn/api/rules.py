@@ -75,11 +75,19 @@ RULES: Final[dict[tuple[str, str], Rule]] = {
     ("POST", "/api/loan-decisions/{decision_id}/review"): _r("loans.review"),
     ("GET", "/api/loan-reviews"): _r("loans.review"),
     ("POST", "/api/loan-reviews/{review_id}/decide"): _r("loans.review"),
+    # --- models (kequn.api.routes_models): score lists are bank-wide, so HQ roles only
+    ("GET", "/api/models"): _r("models.view"),
+    ("GET", "/api/models/{name}"): _r("models.view"),
+    ("GET", "/api/models/leads/{score_name}"): _r("models.leads"),
+    ("POST", "/api/models/{name}/{version}/submit"): _r("models.manage"),
+    ("POST", "/api/models/{name}/{version}/approve"): _r("models.manage"),
+    ("POST", "/api/models/{name}/{version}/promote"): _r("models.manage"),
 }
 
 #: routers of other capabilities served by the same app (included when importable). A router module may
 #: declare its own ``ROUTE_PERMISSIONS`` {(method, path): permission}; they join the rules above.
-CAPABILITY_ROUTERS: Final[tuple[str, ...]] = ("kequn.api.routes_segments", "kequn.api.routes_routing")
+CAPABILITY_ROUTERS: Final[tuple[str, ...]] = ("kequn.api.routes_segments", "kequn.api.routes_routing",
+                                              "kequn.api.routes_campaigns", "kequn.api.routes_models")
 
 
 @lru_cache(maxsize=1)

@@ -28,6 +28,9 @@ PERMISSIONS: Final[dict[str, tuple[str, str]]] = {
     "loans.route": ("提交贷款路由申请", "Route a credit application"),
     "loans.view": ("查看贷款决策与产品阶梯", "View loan decisions and the ladder"),
     "loans.review": ("贷款决策人工复核", "Request and decide reviews of loan decisions"),
+    "models.view": ("查看模型登记册", "View the model registry"),
+    "models.leads": ("查看模型名单（全行）", "View model score lists with reasons (bank-wide)"),
+    "models.manage": ("提交、审批与上线模型", "Submit, approve and promote models (maker-checker)"),
 }
 
 _READ = ("overview.view", "customer.search", "customer.view", "tags.view")
@@ -36,13 +39,14 @@ _READ = ("overview.view", "customer.search", "customer.view", "tags.view")
 ROLE_PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     "hq_admin": frozenset({"overview.view", "tags.view", "dq.view", "users.manage", "tokens.manage"}),
     "hq_analyst": frozenset({*_READ, "customer.export", "dq.view", "segments.view", "segments.members",
-                             "segments.manage", "graph.view", "loans.route", "loans.view", "loans.review"}),
+                             "segments.manage", "graph.view", "loans.route", "loans.view", "loans.review",
+                             "models.view", "models.leads", "models.manage"}),
     "marketer": frozenset({*_READ, "customer.export", "segments.view", "segments.members", "segments.manage",
-                           "graph.view"}),
+                           "graph.view", "models.view", "models.leads"}),
     "branch_manager": frozenset({*_READ, "customer.unmask", "customer.export", "dq.view", "segments.view",
                                  "loans.route"}),
     "relationship_manager": frozenset({*_READ, "customer.unmask", "segments.view", "loans.route"}),
-    "auditor": frozenset({"overview.view", "tags.view", "dq.view", "audit.view", "loans.view"}),
+    "auditor": frozenset({"overview.view", "tags.view", "dq.view", "audit.view", "loans.view", "models.view"}),
 }
 
 #: Chinese and English names of the roles
