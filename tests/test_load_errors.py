@@ -162,3 +162,17 @@ def test_load_creates_missing_canonical_tables(tmp_path):
         assert summary.tables[0].loaded == 5 and w.has_table("transaction")
     finally:
         w.close()
+
+
+def test_c3_contents_refuse_the_batch(wh, tmp_path):
+    header = "card_id,account_id,customer_id,card_type,card_number,credit_limit,issued_on,status\n"
+    track2 = header + "K1,A1,C1,debit,6222000000000001=25121010000012300000,,2020-01-01,active\n"
+    d = folder(tmp_path, {"branch.csv": BRANCH, "card.csv": track2})
+    err = refused(wh, d)
+    assert err.message.startswith("card.csv: column card_number (1 values) looks like authentication data (C3")
+    assert nothing_loaded(wh)
+    staff = ("staff_id,name,branch_id,role,hired_on\n"
+             "S1,$2b$12$KIXQJ1y8cVh0uH9lq0bW1u3bq6tG2lR9sX1pZ0aYv5cN4eT7mQ2wS,B000,rm,2020-01-01\n")
+    (d / "card.csv").unlink()
+    err = refused(wh, folder(tmp_path, {"branch.csv": BRANCH, "staff.csv": staff}))
+    assert err.message.startswith("staff.csv: column name (1 values) looks like authentication data")

@@ -60,6 +60,9 @@ class Dialect:
             return f"_kequn_try_{column_type}({expr})"
         return f"TRY_CAST({expr} AS {self.sql_type(column_type)})"
 
+    def matches(self, expr: str, pattern: str) -> str:
+        return f"{expr} ~ {lit(pattern)}" if self.name == "postgres" else f"regexp_matches({expr}, {lit(pattern)})"
+
     def key_hash(self, exprs: list[str]) -> str | None:
         """A 64-bit hash of a key, where grouping on it is cheaper than on the key itself (DuckDB)."""
         return f"hash({', '.join(exprs)})" if self.name == "duckdb" else None
@@ -313,6 +316,24 @@ def quarantine_select(table: Table, bad: str, source: str, d: Dialect, batch_id:
 _TYPE_WORD = {"string": "text", "int64": "whole number", "float64": "number",
               "decimal": f"decimal({_P},{_S}) amount", "date": "date (YYYY-MM-DD)",
               "timestamp": "timestamp (YYYY-MM-DD HH:MM:SS)", "boolean": "boolean (true/false/1/0)"}
+
+
+#: values that are authentication data (C3): card track data and stored password hashes
+C3_VALUE_PATTERN = (r"^;?[0-9]{12,19}=[0-9]{4}|^%?B[0-9]{12,19}\^|"
+                    r"^\$(2[abxy]?|5|6|argon2(id|i|d)?|scrypt|pbkdf2[-_a-z0-9]*)\$|^\{(SSHA|SHA|SMD5|CRYPT)\}")
+#: rows of each file whose text values are scanned for C3 contents
+C3_SAMPLE_ROWS = 100_000
+
+
+def c3_content_counts(table: Table, source: str, source_types: dict[str, str] | None, d: Dialect) -> str | None:
+    """Per text column, how many of the first ``C3_SAMPLE_ROWS`` values look like C3 (track data, password
+    hashes); None when the table has no text column."""
+    cols = [c.name for c in table.columns
+            if c.type == "string" and (source_types or {}).get(c.name, "VARCHAR").upper() in ("VARCHAR", "TEXT")]
+    if not cols:
+        return None
+    counts = ", ".join(f"sum(CASE WHEN {d.matches(q(c), C3_VALUE_PATTERN)} THEN 1 ELSE 0 END)" for c in cols)
+    return f"SELECT {counts} FROM (SELECT * FROM {source} s LIMIT {C3_SAMPLE_ROWS}) x"
 
 
 def upsert_probe(table: Table, typed: str) -> str:

@@ -170,6 +170,7 @@ def _load_table(eng: Engine, batch_id: str, src: SourceFile, today: dt.date) -> 
     bad = q(f"_kq_bad_{table.name}")
     try:
         source, types = eng.source(src)
+        _refuse_c3_contents(eng, src, source, types)
         typed = checks.typed_relation(table, source, types, d)
         _find_bad_rows(eng, table, source, types, typed, bad, today)
         read = eng.row_count(src, source)
@@ -188,6 +189,22 @@ def _load_table(eng: Engine, batch_id: str, src: SourceFile, today: dt.date) -> 
         _drop_quietly(eng, bad)
         _drop_quietly(eng, eng.stage_name(src))
     return TableLoad(table.name, src.original.name, read, read - quarantined, quarantined)
+
+
+def _refuse_c3_contents(eng: Engine, src: SourceFile, source: str, types: dict[str, str] | None) -> None:
+    """COMPLIANCE rule 2: a column whose values look like authentication data refuses the whole batch."""
+    sql = checks.c3_content_counts(src.table, source, types, eng.dialect)
+    if sql is None:
+        return
+    counts = eng.rows(sql)[0]
+    names = [c.name for c in src.table.columns
+             if c.type == "string" and (types or {}).get(c.name, "VARCHAR").upper() in ("VARCHAR", "TEXT")]
+    hits = [f"{n} ({int(k)} values)" for n, k in zip(names, counts, strict=True) if k]
+    if hits:
+        raise LoadError(f"{src.original.name}: column {', '.join(hits)} looks like authentication data "
+                        f"(C3: card track data or password hashes); C3 data never enters Kequn "
+                        f"(COMPLIANCE rule 2) — remove it from the export",
+                        details=[{"file": src.original.name, "column": h} for h in hits])
 
 
 def _find_bad_rows(eng: Engine, table: Any, source: str, types: dict[str, str] | None, typed: str, bad: str,
