@@ -217,8 +217,8 @@ def events_bench(tmp: Path, requests: int, batch: int, clients: int) -> dict:
         for _r in range(requests):
             evs = []
             for _k in range(batch):
-                # every 10th event repeats an earlier id: a client retry the server must drop
-                eid = f"e{seq - 5 * batch}" if seq % 10 == 9 and seq > 5 * batch else f"e{seq}"
+                # every 10th event repeats the id of an event of the previous batch: a client retry to drop
+                eid = f"e{seq - batch - 1}" if seq % 10 == 9 and seq > batch else f"e{seq}"
                 evs.append({"event_id": eid, "customer_id": f"K{seq % 1000000:08d}", "touchpoint_id": "TP-APP-002",
                             "ts": ts})
                 seq += 1

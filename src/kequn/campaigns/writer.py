@@ -51,10 +51,15 @@ def write_run(engine: Any, spec: CampaignSpec, version: int, run_id: str, planne
     reason = tbl.column("reason").to_pylist()
     cid = spec.campaign_id
     tx = int(spec.transactional)
+    if engine.dialect.name == "sqlite":  # formatted once here, not per row in _bulk
+        now_v: Any = sqlite_ts(now)
+        nb_v: Any = sqlite_ts(not_before)
+    else:
+        now_v, nb_v = now, not_before
     assign = [(run_id, cid, c, a, b, int(r is None)) for c, a, b, r in zip(cust, arm, branch, reason, strict=True)]
-    supp = [(run_id, cid, c, spec.channels[0].channel, r, now)
+    supp = [(run_id, cid, c, spec.channels[0].channel, r, now_v)
             for c, a, r in zip(cust, arm, reason, strict=True) if a == "treatment" and r is not None]
-    send = [(f"{run_id}|{c}|{ch}", run_id, cid, c, ch, tx, "pending", 0, not_before, now)
+    send = [(f"{run_id}|{c}|{ch}", run_id, cid, c, ch, tx, "pending", 0, nb_v, now_v)
             for c, a, ch, r in zip(cust, arm, channel, reason, strict=True) if a == "treatment" and r is None]
     with engine.begin() as conn:
         if conn.dialect.name == "sqlite":

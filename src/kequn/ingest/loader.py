@@ -96,15 +96,16 @@ def load_dir(wh: Any, directory: Path, *, fmt: str | None = None, batch_id: str 
     """Validate and load every canonical file in ``directory`` as one all-or-nothing batch."""
     directory = Path(directory)
     found = discover(directory, fmt)
+    create_tables(wh)  # the canonical tables, if `kequn init` has not made them yet
+    ensure_internal_tables(wh)
+    eng = Engine(wh)
+    if batch_id is not None and (previous := _previous(eng, batch_id)) is not None:
+        return previous  # a named batch already loaded: not even the files need reading
     with tempfile.TemporaryDirectory(prefix="kequn-load-") as tmp:
         sources = [prepare(t, p, f, Path(tmp)) for t, p, f in found]
         _check_headers(sources)
         bid = batch_id or _batch_hash(sources)
-        create_tables(wh)  # the canonical tables, if `kequn init` has not made them yet
-        ensure_internal_tables(wh)
-        eng = Engine(wh)
-        previous = _previous(eng, bid)
-        if previous is not None:
+        if (previous := _previous(eng, bid)) is not None:
             return previous
         return _load_batch(eng, bid, sources, progress or (lambda _m: None))
 

@@ -24,7 +24,8 @@ from kequn.models import metrics as M
 NAME = "reward_sensitivity"
 REWARD_ZH = {"coupon": "消费券", "cashback": "刷卡返现", "video_membership": "视频会员", "fuel": "加油券",
              "health_check": "体检权益"}
-LEARNERS = ("t", "x", "ct")
+LEARNERS = ("t", "x", "ct", "t-offer", "t-offer-logistic")
+FUEL_MCC = "5541"
 
 
 def contacts(wh: Any) -> Any:
@@ -91,9 +92,44 @@ def simulated_frame(wh: Any, synth_dir: Any, as_of: dt.date, *, share: float = 1
 
 
 def _learner(kind: str) -> Any:
+    from kequn.models.estimators import KequnClassifier
     from kequn.models.uplift import ClassTransformation, TLearner, XLearner
 
+    if kind == "t-offer-logistic":
+        return TLearner(KequnClassifier(kind="logistic", calibrate=None, C=0.1))
+    if kind == "t-offer":
+        return TLearner()
     return {"t": TLearner, "x": XLearner, "ct": ClassTransformation}[kind]()
+
+
+def enrich(df: Any) -> Any:
+    """Reward-specific features from tags: fuel among the top spend categories (car owners → fuel reward)."""
+    if "top_spend_categories" in df.columns:
+        df = df.assign(fuel_top_spend=df["top_spend_categories"].fillna("").str.contains(FUEL_MCC).astype(float))
+    return df
+
+
+def predict(art: dict[str, Any], df: Any) -> np.ndarray:
+    """Predicted uplift of each row for the row's ``offer``."""
+    model = art["model"]
+    if not isinstance(model, dict):
+        return np.asarray(model.predict(D.prepare(enrich(df), art["features"])))
+    out = np.full(len(df), np.nan)
+    offers = df["offer"].to_numpy()
+    for offer, m in model.items():
+        sel = offers == offer
+        if sel.any():
+            out[sel] = m.predict(D.prepare(enrich(df[sel]), art["features"]))
+    return out
+
+
+def _fit(kind: str, train: Any, feats: list[str]) -> Any:
+    if not kind.startswith("t-offer"):
+        return _learner(kind).fit(D.prepare(train, feats), train["label"].to_numpy(), train["treatment"].to_numpy())
+    out = {}
+    for offer, rows in train.groupby("offer"):
+        out[offer] = _learner(kind).fit(D.prepare(rows, feats), rows["label"].to_numpy(), rows["treatment"].to_numpy())
+    return out
 
 
 def split(df: Any, test_share: float = 0.4, seed: int = 0) -> tuple[Any, Any]:
@@ -106,11 +142,15 @@ def split(df: Any, test_share: float = 0.4, seed: int = 0) -> tuple[Any, Any]:
 
 
 def fit_evaluate(df: Any, kind: str = "t", truth: Any = None, test_share: float = 0.4) -> tuple[dict, dict]:
-    train, test = split(df, test_share)
+    train, test = split(enrich(df), test_share)
     feats = D.feature_columns(train.drop(columns=["contact_id", "campaign_code", "ts", "arm", "converted",
                                                   "snapshot", "treatment", "true_uplift"], errors="ignore"))
-    model = _learner(kind).fit(D.prepare(train, feats), train["label"].to_numpy(), train["treatment"].to_numpy())
-    u = model.predict(D.prepare(test, feats))
+    if kind.startswith("t-offer"):
+        feats = [f for f in feats if f != "offer"]
+    model = _fit(kind, train, feats)
+    art = {"model": model, "features": feats, "target": NAME, "kind": f"uplift-{kind}",
+           "offers": sorted(df["offer"].unique())}
+    u = predict(art, test)
     y, t = test["label"].to_numpy(), test["treatment"].to_numpy()
     metrics: dict[str, Any] = {
         "split": f"random {test_share:.0%} of randomised contacts held out (stratified by offer and arm)",
@@ -134,8 +174,6 @@ def fit_evaluate(df: Any, kind: str = "t", truth: Any = None, test_share: float 
                                            if metrics["oracle_qini"] > 0 else float("nan"))
         metrics["rank_corr_with_true_uplift"] = float(np.corrcoef(np.argsort(np.argsort(u[ok])),
                                                                   np.argsort(np.argsort(true_u[ok])))[0, 1])
-    art = {"model": model, "features": feats, "target": NAME, "kind": f"uplift-{kind}",
-           "offers": sorted(df["offer"].unique())}
     return art, {**metrics, "_train": train}
 
 
@@ -171,8 +209,7 @@ def score_frame(art: dict[str, Any], df: Any) -> Any:
     best = np.full(len(df), -np.inf)
     best_offer = np.array([""] * len(df), dtype=object)
     for offer in art["offers"]:
-        X = D.prepare(df.assign(offer=offer), art["features"])
-        u = art["model"].predict(X)
+        u = predict(art, df.assign(offer=offer))
         better = u > best
         best = np.where(better, u, best)
         best_offer = np.where(better, offer, best_offer)

@@ -55,6 +55,7 @@ def upgrade() -> None:
         sa.Column("eligible", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("run_id", "customer_id", name="pk_campaign_assignment"),
         sa.CheckConstraint("arm IN ('treatment', 'control', 'holdout')", name="ck_assignment_arm"),
+        sqlite_with_rowid=False,  # one B-tree keyed by (run, customer): half the work of a bulk insert
     )
     op.create_table(
         "contact_suppression",
@@ -111,6 +112,7 @@ def upgrade() -> None:
         sa.Column("source", sa.String(16), nullable=False),
         sa.Column("observed_at", TS, nullable=False),
         sa.PrimaryKeyConstraint("run_id", "customer_id", "source", name="pk_campaign_response"),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "opt_out",
