@@ -209,6 +209,72 @@ def playbook_history(request: Request, playbook_id: str) -> list[dict[str, Any]]
     return playbooks.history(_engine(request), playbook_id)
 
 
+# ------------------------------------------------------------------------------------- console pages
+def _page(request: Request, name: str, ctx: dict[str, Any]) -> Any:
+    from kequn.web.pages import render
+
+    return render(request, f"campaigns/{name}", ctx)
+
+
+@router.get("/campaigns", include_in_schema=False)
+def campaigns_page(request: Request) -> Any:
+    """Build, approve, monitor: pending approvals and every campaign's result against its control."""
+    import sqlalchemy as sa
+
+    from kequn.campaigns import review, service
+    from kequn.campaigns import tables as T
+    from kequn.opstore import approvals
+
+    engine = _engine(request)
+    rows = []
+    for c in service.list_all(engine):
+        with engine.connect() as conn:
+            runs = [r[0] for r in conn.execute(sa.select(T.campaign_run.c.run_id)
+                                               .where(T.campaign_run.c.campaign_id == c["campaign_id"]))]
+        spec = service.get(engine, c["campaign_id"])["spec"]
+        rows.append({**c, "result": review.campaign_result(engine, c["campaign_id"], runs, spec) if runs else None})
+    principal = getattr(request.state, "principal", None)
+    return _page(request, "index.html", {"campaigns": rows, "pending": approvals.pending(engine, "campaign"),
+                                         "can_manage": bool(principal and principal.can("segments.manage"))})
+
+
+@router.post("/campaigns/{campaign_id}/approve", include_in_schema=False)
+def campaigns_page_approve(request: Request, campaign_id: str) -> Any:
+    from fastapi.responses import RedirectResponse
+
+    from kequn.campaigns import service
+
+    service.approve(_engine(request), campaign_id, _actor(request))
+    return RedirectResponse("/campaigns", status_code=303)
+
+
+@router.get("/leads", include_in_schema=False)
+def leads_page(request: Request, rm_id: str | None = None) -> Any:
+    from kequn.campaigns import leads
+
+    rows = leads.inbox(_engine(request), rm_id=rm_id, branches=_branches(request))
+    return _page(request, "leads.html", {"leads": rows, "rm_id": rm_id})
+
+
+@router.post("/leads/{lead_id}/status", include_in_schema=False)
+async def leads_page_status(request: Request, lead_id: int) -> Any:
+    from fastapi.responses import RedirectResponse
+
+    form = await request.form()
+    body = {"status": form.get("status"), "reason": form.get("reason") or None}
+    await run_in_threadpool(update_lead, request, lead_id, body)
+    return RedirectResponse("/leads", status_code=303)
+
+
+@router.get("/roadmap", include_in_schema=False)
+def roadmap_page(request: Request) -> Any:
+    from kequn.campaigns import playbooks
+
+    engine = _engine(request)
+    items = [{"pb": pb, "history": playbooks.history(engine, pid)} for pid, pb in playbooks.shipped().items()]
+    return _page(request, "roadmap.html", {"playbooks": items})
+
+
 #: permissions of these routes (joined into the one rule table by kequn.api.rules). Campaign work uses the
 #: segment permissions until roles.py declares campaigns.* (see docs/campaigns.md); leads need customer.view
 #: and are branch-scoped; events come from systems with an API token.
@@ -225,4 +291,9 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], str] = {
     ("GET", "/api/review"): "segments.view",
     ("GET", "/api/playbooks"): "segments.view",
     ("GET", "/api/playbooks/{playbook_id}/history"): "segments.view",
+    ("GET", "/campaigns"): "segments.view",
+    ("POST", "/campaigns/{campaign_id}/approve"): "segments.manage",
+    ("GET", "/leads"): "customer.view",
+    ("POST", "/leads/{lead_id}/status"): "customer.view",
+    ("GET", "/roadmap"): "segments.view",
 }
