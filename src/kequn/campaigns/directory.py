@@ -12,7 +12,7 @@ from kequn.security.masking import mask_name
 def surname_title(name: str | None, gender: str | None) -> str:
     if not name:
         return "您"
-    surname = mask_name(name).rstrip("*")
+    surname = (mask_name(name) or "").rstrip("*")
     return surname + {"M": "先生", "F": "女士"}.get(gender or "", "客户")
 
 

@@ -94,9 +94,12 @@ def validate(batch: Any, catalogue: Mapping[str, str], *, tz: str = "Asia/Shangh
 
 def _insert(engine: Any) -> Any:
     if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(T.touch_event).on_conflict_do_nothing(index_elements=["event_id"]).returning(
+            T.touch_event.c.event_id)
+    from sqlalchemy.dialects.sqlite import insert
+
     return insert(T.touch_event).on_conflict_do_nothing(index_elements=["event_id"]).returning(T.touch_event.c.event_id)
 
 

@@ -74,7 +74,7 @@ def campaign_result(engine: Any, campaign_id: str, run_ids: list[str], spec: dic
     roi = (value - reward_cost) / reward_cost if reward_cost else None
     outbox = _counts(engine, T.outbox, T.outbox.c.status, run_ids)
     sent = sum(v for k, v in outbox.items() if k in ("sent", "delivered", "failed"))
-    branches = {}
+    branches: dict[Any, dict[str, ArmStats]] = {}
     for (arm, branch), s in arm_stats(engine, run_ids, by_branch=True).items():
         branches.setdefault(branch, {})[arm] = s
     by_branch = []
