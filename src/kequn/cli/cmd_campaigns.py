@@ -138,7 +138,9 @@ def run_cmd(ctx: typer.Context, as_of: AsOf = None, actor: Annotated[str, typer.
 @campaigns_app.command("send", help="Send what is due in the outbox (retries, receipts, recovery after a crash).")
 def send_cmd(ctx: typer.Context, sandbox: Sandbox = None,
              gateway: Annotated[list[str] | None, typer.Option("--gateway", help="channel=URL (repeatable).")] = None,
-             batch: Annotated[int, typer.Option("--batch")] = 200, seed: Annotated[int, typer.Option("--seed")] = 0) -> None:
+             batch: Annotated[int, typer.Option("--batch")] = 200, seed: Annotated[int, typer.Option("--seed")] = 0,
+             as_of: Annotated[str | None, typer.Option("--as-of", help="Replay a day (10:00 local time that day); "
+                                                                    "default: now.")] = None) -> None:
     from kequn.campaigns.directory import WarehouseDirectory
     from kequn.campaigns.sender import Sender
     from kequn.channels.http import FACTORIES
@@ -162,7 +164,11 @@ def send_cmd(ctx: typer.Context, sandbox: Sandbox = None,
         if name not in factories or not url:
             raise ValidationError(f"--gateway {g!r}: use CHANNEL=URL with CHANNEL in {', '.join(factories)}")
         channels[name] = factories[name](url)
-    stats = Sender(engine, channels, directory, cfg=PolicyConfig.from_settings(get_settings())).run(batch=batch)
+    kw: dict[str, Any] = {}
+    if as_of:
+        at = _launch_time(_day(as_of))
+        kw["clock"] = lambda: at
+    stats = Sender(engine, channels, directory, cfg=PolicyConfig.from_settings(get_settings()), **kw).run(batch=batch)
     _out(ctx).result(stats.as_dict())
 
 
