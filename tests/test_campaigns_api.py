@@ -92,7 +92,14 @@ def test_dormant_login_trigger_fires_within_seconds(client: Any) -> None:
     from kequn.campaigns import tables as T
 
     c, engine, app = client
-    spec = {"campaign_id": "welcome-back", "name": "沉睡唤醒礼", "audience": {"segment_id": "payroll"},
+    from kequn.segments import service as seg
+    from kequn.segments.definitions import SegmentDef
+
+    wh = app.state.campaigns_warehouse
+    seg.create(engine, wh, SegmentDef(id="logged_in", name_zh="登录客户", name_en="x", static=True), "maker_a",
+               ids=["K1", "K2"])
+    seg.approve(engine, "logged_in", "checker_b")
+    spec = {"campaign_id": "welcome-back", "name": "沉睡唤醒礼", "audience": {"segment_id": "logged_in"},
             "offer": {"kind": "reward", "code": "coupon", "name": "消费券"}, "control_share": 0.0, "holdout_share": 0.0,
             "channels": [{"channel": "app_push", "template": "{surname_title}，欢迎回来"}],
             "schedule": {"kind": "event", "touchpoint_id": "TP-APP-001", "dormant_days": 30}}
@@ -120,6 +127,11 @@ def test_dormant_login_trigger_fires_within_seconds(client: Any) -> None:
     app.state.campaigns_triggers.flush(timeout=10)
     assert events.latency(engine, "welcome-back")["n"] == 1
     assert service.get(engine, "welcome-back")["status"] == "live"
+    # a customer outside the campaign's segment never fires
+    c.post("/api/events", json=[{"event_id": "login-9", "customer_id": "K9", "touchpoint_id": "TP-APP-001",
+                                 "ts": _now_local()}])
+    app.state.campaigns_triggers.flush(timeout=10)
+    assert events.latency(engine, "welcome-back")["n"] == 1
 
 
 def test_router_declares_a_permission_for_every_route() -> None:

@@ -6,7 +6,8 @@ the event id, so a repeated event (a client retry) is counted as a duplicate and
 
 Triggers: the accepted events go on a queue; a background thread matches them against live event-triggered
 campaigns ("logs in after 30 dormant days"), applies the contact policy (the pure reference function, per
-contact) and queues the send in the outbox. ``trigger_fire`` keeps received_at and fired_at, so trigger
+contact) and queues the send in the outbox. The campaign's segment (approved only) limits who can fire;
+its score filters are not applied to triggers. ``trigger_fire`` keeps received_at and fired_at, so trigger
 latency is measured from the data.
 """
 
@@ -126,6 +127,8 @@ class TriggerEvaluator:
         self.q: queue.Queue[list[dict[str, Any]] | None] = queue.Queue()
         self._live: list[tuple[CampaignSpec, int]] = []
         self._loaded_at = 0.0
+        self._members: dict[str, tuple[float, frozenset[str] | None]] = {}
+        self.members_refresh_s = 300.0
         self._thread: threading.Thread | None = None
         self.errors: list[str] = []
 
@@ -185,10 +188,39 @@ class TriggerEvaluator:
         for spec, version in self.live():
             sch = spec.schedule
             hits = [e for e in events if e["touchpoint_id"] == sch.touchpoint_id]  # type: ignore[union-attr]
+            members = self.members(spec) if hits else None
+            if members is not None:
+                hits = [e for e in hits if e["customer_id"] in members]
             hits = self._dormant(hits, sch.dormant_days)  # type: ignore[union-attr]
             if hits:
                 fired += self._fire(spec, version, hits)
         return fired
+
+    def members(self, spec: CampaignSpec) -> frozenset[str] | None:
+        """The campaign's segment members (cached for ``members_refresh_s``); None = no segment to check.
+        A segment that is not approved admits no one."""
+        import time
+
+        sid = spec.audience.segment_id
+        if sid is None:
+            return None
+        at, cached = self._members.get(spec.campaign_id, (0.0, None))
+        if cached is not None and time.monotonic() - at < self.members_refresh_s:
+            return cached
+        from kequn.segments import service as seg
+
+        if self.wh_run is None or not seg.usable(sid, self.engine):
+            found: frozenset[str] = frozenset()
+        else:
+            definition = seg.approved(self.engine, sid)
+
+            def q(wh: Any) -> frozenset[str]:
+                t = seg.evaluate(wh, definition, dt.date.today()).to_pyarrow()
+                return frozenset(t.column(0).to_pylist())
+
+            found = self.wh_run(q)
+        self._members[spec.campaign_id] = (time.monotonic(), found)
+        return found
 
     def _dormant(self, hits: list[dict[str, Any]], days: int) -> list[dict[str, Any]]:
         """Keep events whose previous same-touchpoint event (ops store, and the warehouse history when
