@@ -139,3 +139,22 @@ def test_rollout_difference_in_differences(tmp_path: Path) -> None:
     assert res["cells"]["pilot_after"] == {"n": 10, "rate": 0.4}
     assert res["ci95"][0] < 0.2 < res["ci95"][1]
     wh.close()
+
+
+def test_reward_cost_comes_from_the_ledger_when_the_budget_paid(engine: Any) -> None:
+    from kequn.campaigns import review
+    from kequn.rewards.ledger import Ledger
+
+    _run_with_responses(engine)
+    ledger = Ledger(engine)
+    ledger.fund("fund-coupon-1", "coupon-1", 100_000)  # ¥1,000 budget in fen
+    spec = {"offer": {"reward_fen": 500, "expected_value_fen": 4000}}
+    est = review.campaign_result(engine, "coupon-1", ["r1"], spec)
+    assert est["reward_cost_source"] == "estimate" and est["reward_cost_yuan"] == "250.00"
+    from kequn.rewards.catalogue import load_catalogue, redeem, sync_catalogue
+
+    sync_catalogue(engine, load_catalogue())
+    ledger.earn("earn-k1", "K1", 1000)
+    redeem(ledger, "redeem-k1", "K1", "COUPON_002", budget_campaign="coupon-1")  # costs the bank ¥5.00
+    got = review.campaign_result(engine, "coupon-1", ["r1"], spec)
+    assert got["reward_cost_source"] == "ledger" and got["reward_cost_yuan"] == "5.00"

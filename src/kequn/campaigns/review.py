@@ -39,21 +39,23 @@ def _counts(engine: Any, table: sa.Table, col: sa.Column, run_ids: list[str]) ->
     return {str(k): int(v) for k, v in rows}
 
 
-def ledger_cost_points(engine: Any, campaign_id: str) -> int:
-    """Points paid out of the campaign's budget account (the rewards ledger), 0 when it has none."""
-    insp = sa.inspect(engine)
-    if not insp.has_table("point_entry"):
-        return 0
+def ledger_paid(engine: Any, campaign_id: str) -> dict[str, int]:
+    """What the campaign's budget accounts paid out in the rewards ledger, by unit: ``fen`` (reward costs
+    charged to the budget on redemption) and ``point`` (points awarded). Zeros when it has no budget."""
+    out = {"fen": 0, "point": 0}
+    if not sa.inspect(engine).has_table("point_entry"):
+        return out
     md = sa.MetaData()
     acc = sa.Table("point_account", md, autoload_with=engine)
     ent = sa.Table("point_entry", md, autoload_with=engine)
     with engine.connect() as conn:
-        ids = [r[0] for r in conn.execute(sa.select(acc.c.id).where(acc.c.owner_type == "campaign",
-                                                                    acc.c.owner_id == campaign_id))]
-        if not ids:
-            return 0
-        return int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(ent.c.amount), 0))
-                                .where(ent.c.from_account_id.in_(ids))).scalar_one())
+        rows = conn.execute(sa.select(acc.c.unit, sa.func.coalesce(sa.func.sum(ent.c.amount), 0))
+                            .select_from(ent.join(acc, ent.c.from_account_id == acc.c.id))
+                            .where(acc.c.owner_type == "campaign", acc.c.owner_id == campaign_id)
+                            .group_by(acc.c.unit)).all()
+    for unit, amount in rows:
+        out[str(unit)] = int(amount)
+    return out
 
 
 def campaign_result(engine: Any, campaign_id: str, run_ids: list[str], spec: dict[str, Any]) -> dict[str, Any]:
@@ -68,7 +70,9 @@ def campaign_result(engine: Any, campaign_id: str, run_ids: list[str], spec: dic
         opt_outs = int(conn.execute(sa.select(sa.func.count()).select_from(T.opt_out)
                                     .where(T.opt_out.c.campaign_id == campaign_id)).scalar_one())
     offer = spec.get("offer", {})
-    reward_cost = redeemed * int(offer.get("reward_fen", 0))
+    paid = ledger_paid(engine, campaign_id)
+    # the ledger's figure when the budget paid for redemptions; else redemptions × the offer's unit cost
+    reward_cost = paid["fen"] or redeemed * int(offer.get("reward_fen", 0))
     incremental = res.diff * res.n_treatment if res.n_treatment else 0.0
     value = incremental * int(offer.get("expected_value_fen", 0))
     roi = (value - reward_cost) / reward_cost if reward_cost else None
@@ -94,7 +98,8 @@ def campaign_result(engine: Any, campaign_id: str, run_ids: list[str], spec: dic
         "lift": {"treatment_rate": res.treatment, "control_rate": res.control, "diff": res.diff,
                  "ci95": [res.low, res.high], "significant": res.significant},
         "incremental_conversions": incremental, "redeemed": redeemed,
-        "reward_cost_yuan": str(yuan(reward_cost)), "ledger_points_paid": ledger_cost_points(engine, campaign_id),
+        "reward_cost_yuan": str(yuan(reward_cost)), "reward_cost_source": "ledger" if paid["fen"] else "estimate",
+        "ledger_points_paid": paid["point"],
         "incremental_value_yuan": str(yuan(value)), "roi": roi,
         "opt_out_rate": opt_outs / sent if sent else 0.0, "leads": leads.outcomes(engine, campaign_id),
         "by_branch": by_branch, "recommendation": recommend(res, reward_cost, value),
