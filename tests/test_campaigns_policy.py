@@ -175,3 +175,67 @@ def test_vectorised_policy_equals_the_reference_and_never_breaks_a_rule(stores: 
             assert ch not in cust["opted"] and "any" not in cust["opted"]
             assert cust["recent"][ch] < CFG.caps[ch]
             assert not (personalised and cust["no_pers"])
+
+
+class _Recorder:
+    """A channel that records the moment of every send (and holds keys, like an idempotent provider)."""
+
+    name = "app_push"
+
+    def __init__(self, clock: Any) -> None:
+        from kequn.channels.base import Capabilities
+
+        self.capabilities = Capabilities(lookup=True, idempotent=True)
+        self.clock = clock
+        self.log: list[tuple[str, dt.datetime]] = []
+
+    def send(self, messages: list[Any]) -> list[Any]:
+        from kequn.channels.base import SendResult
+
+        self.log += [(m.send_key, self.clock()) for m in messages]
+        return [SendResult(m.send_key, True, provider_id=m.send_key) for m in messages]
+
+    def lookup(self, send_key: str) -> Any:
+        return None
+
+    def receipts(self) -> list[Any]:
+        return []
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(minutes=st.lists(st.integers(0, 3 * 24 * 60), min_size=1, max_size=8),
+       transactional=st.booleans())
+def test_sender_never_contacts_in_quiet_hours(stores: Any, minutes: list[int], transactional: bool) -> None:
+    """Whatever the moments the send job runs at, a marketing contact is made only outside 21:00–08:00
+    local time, and each exactly once; a transactional one may go at any time."""
+    from kequn.campaigns import service
+    from kequn.campaigns import tables as T
+    from kequn.campaigns.directory import DictDirectory
+    from kequn.campaigns.sender import Sender
+
+    _wh, engine = stores
+    with engine.begin() as conn:
+        for t in (T.outbox, T.campaign, T.opt_out, T.send_attempt):
+            conn.execute(t.delete())
+    spec = service.parse_spec({
+        "campaign_id": "quiet", "name": "q", "transactional": transactional, "audience": {"segment_id": "x"},
+        "offer": {"kind": "reward", "code": "coupon", "name": "券"},
+        "channels": [{"channel": "app_push", "template": "{offer_name}"}],
+        "schedule": {"kind": "one_off", "at": "2026-11-02T10:00:00+08:00"}})
+    start = dt.datetime(2026, 11, 2, 12, 0, tzinfo=dt.UTC)  # 20:00 Shanghai
+    with engine.begin() as conn:
+        conn.execute(T.campaign.insert().values(campaign_id="quiet", version=1, name="q", spec=spec.model_dump_json(),
+                                                status="live", priority=0, created_by="m", created_at=start))
+        conn.execute(T.outbox.insert(), [dict(send_key=f"q|K{i}", run_id="q", campaign_id="quiet", customer_id=f"K{i}",
+                                              channel="app_push", transactional=int(transactional), status="pending",
+                                              attempts=0, not_before=start, created_at=start) for i in range(3)])
+    now = [start]
+    rec = _Recorder(lambda: now[0])
+    sender = Sender(engine, {"app_push": rec}, DictDirectory({}), clock=lambda: now[0])
+    for m in [*sorted(minutes), 4 * 24 * 60 - 6 * 60]:  # the last run is at 14:00 local: everything due goes
+        now[0] = start + dt.timedelta(minutes=m)
+        sender.run()
+    keys = [k for k, _ in rec.log]
+    assert sorted(keys) == sorted(set(keys)) and len(keys) == 3
+    if not transactional:
+        assert not any(in_quiet_hours(at, CFG) for _, at in rec.log)
