@@ -82,5 +82,7 @@ def test_cli_cycle(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
     assert _kequn(capsys, "campaigns", "opt-out", ids[0], "sms")["opted_out"] is True
     assert _kequn(capsys, "leads", "list") == []
     assert {p["playbook_id"] for p in _kequn(capsys, "playbooks", "list")} == {"payroll-fuel"}
-    assert _kequn(capsys, "campaigns", "run", "--as-of", "2026-11-02") == [
-        {"run_id": run["run_id"], "replayed": True, **{k: v for k, v in run.items() if k != "run_id"}}]
+    daily = _kequn(capsys, "campaigns", "run", "--as-of", "2026-11-02")
+    assert daily["runs"] == [{"run_id": run["run_id"], "replayed": True,
+                              **{k: v for k, v in run.items() if k != "run_id"}}]
+    assert daily["escalated_leads"] == [] and _kequn(capsys, "campaigns", "run", "--as-of", "2026-11-03")["runs"] == []

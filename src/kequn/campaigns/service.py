@@ -148,11 +148,30 @@ def launch(wh: Any, engine: Any, campaign_id: str, actor: str, *, now: dt.dateti
     return {"run_id": run_id, **counts}
 
 
+def daily(wh: Any, engine: Any, as_of: dt.date, *, at: dt.datetime | None = None,
+          actor: str = "kequn-run") -> dict[str, Any]:
+    """The campaigns' daily step (for `kequn run`): launch every approved campaign due on the day, then
+    escalate the leads past their SLA."""
+    from kequn.campaigns import leads
+    from kequn.campaigns.directory import WarehouseDirectory
+    from kequn.domain.campaigns import due
+
+    runs = []
+    for row in list_all(engine):
+        if row["status"] not in ("approved", "live"):
+            continue
+        spec, _version = approved_spec(engine, row["campaign_id"])
+        if due(spec, as_of):
+            runs.append(launch(wh, engine, spec.campaign_id, actor, now=at, as_of=as_of))
+    escalated = leads.escalate_overdue(engine, as_of, WarehouseDirectory(wh), actor)
+    return {"as_of": as_of.isoformat(), "runs": runs, "escalated_leads": escalated}
+
+
 def _policy_config() -> PolicyConfig:
     from kequn.settings import get_settings
 
     return PolicyConfig.from_settings(get_settings())
 
 
-__all__ = ["approve", "approved_spec", "get", "launch", "list_all", "load_file", "parse_spec", "set_status",
+__all__ = ["approve", "approved_spec", "daily", "get", "launch", "list_all", "load_file", "parse_spec", "set_status",
            "shipped", "submit"]

@@ -119,20 +119,12 @@ def launch_cmd(ctx: typer.Context, campaign_id: str, actor: Annotated[str, typer
     _out(ctx).result(service.launch(_wh(), _ops(), campaign_id, actor, now=_launch_time(day), as_of=day))
 
 
-@campaigns_app.command("run", help="Launch every approved campaign whose schedule is due on the day.")
+@campaigns_app.command("run", help="Daily step: launch every approved campaign due on the day; escalate overdue leads.")
 def run_cmd(ctx: typer.Context, as_of: AsOf = None, actor: Annotated[str, typer.Option("--by")] = "cli") -> None:
     from kequn.campaigns import service
-    from kequn.domain.campaigns import due
 
     day = _day(as_of)
-    engine, wh, out = _ops(), _wh(), []
-    for row in service.list_all(engine):
-        if row["status"] not in ("approved", "live"):
-            continue
-        spec, _v = service.approved_spec(engine, row["campaign_id"])
-        if due(spec, day):
-            out.append(service.launch(wh, engine, spec.campaign_id, actor, now=_launch_time(day), as_of=day))
-    _out(ctx).result(out)
+    _out(ctx).result(service.daily(_wh(), _ops(), day, at=_launch_time(day), actor=actor))
 
 
 @campaigns_app.command("send", help="Send what is due in the outbox (retries, receipts, recovery after a crash).")
