@@ -12,7 +12,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "kequn"
 
 CORE = {"domain", "errors", "settings", "__init__"}
 STORAGE = {"warehouse", "opstore"}
-INTERFACES = {"cli", "api", "web"}
+INTERFACES = {"cli", "api", "web", "__main__"}
 ORCHESTRATION = {"pipeline", "services"}
 DRIVERS = {"duckdb", "psycopg", "psycopg2", "sqlite3", "pyspark"}
 #: third-party packages the pure core may use

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from kequn.errors import NotFoundError, StoreError, ValidationError
@@ -185,7 +185,8 @@ def update_lead(request: Request, lead_id: int, body: dict[str, Any] = Body(...)
 
 # ------------------------------------------------------------------------------------- review, playbooks
 @router.get("/api/review")
-def get_review(request: Request, until: str | None = None, days: int = 14) -> dict[str, Any]:
+def get_review(request: Request, until: str | None = None,
+               days: Annotated[int, Query(ge=1, le=366, description="Length of the review window")] = 14) -> dict[str, Any]:
     from kequn.campaigns import review
 
     try:

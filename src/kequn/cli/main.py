@@ -34,6 +34,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kequn.cli.cmd_segments",
     "kequn.cli.cmd_route",
     "kequn.cli.cmd_rewards",
+    "kequn.cli.cmd_campaigns",
     "kequn.cli.cmd_serve",
     "kequn.cli.cmd_demo",
 )
