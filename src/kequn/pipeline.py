@@ -2,7 +2,8 @@
 
 Every step is ``fn(ctx) -> figures``: it reads what it needs from the :class:`RunContext`, does one thing
 through a capability's public function, and returns a small dict of figures. ``kequn run --as-of D`` runs
-:data:`DAILY_STEPS` (data quality → tags → segments and journeys → membership growth and tiers);
+:data:`DAILY_STEPS` (data quality → tags → segments and journeys → membership growth and tiers →
+campaigns due today and lead escalation);
 ``kequn demo`` runs :data:`DEMO_STEPS`: it prepares the stores and a synthetic bank, approves the bank's
 standard customer groups through the ordinary maker-checker path with two demo users, and runs the daily
 steps as of the synthetic bank's last day.
@@ -171,11 +172,23 @@ def step_growth(ctx: RunContext) -> dict[str, Any]:
             "tier_down": tiers["down"]}
 
 
+def step_campaigns(ctx: RunContext) -> dict[str, Any]:
+    """Launch the approved campaigns due today (through the contact policy into the outbox) and escalate
+    leads past their SLA."""
+    from kequn.campaigns.service import daily
+
+    out = daily(ctx.warehouse, ctx.engine, ctx.day)
+    escalated = out["escalated_leads"]
+    return {"campaigns_launched": len(out["runs"]),
+            "leads_escalated": len(escalated) if isinstance(escalated, list) else escalated}
+
+
 DAILY_STEPS: tuple[tuple[str, Step], ...] = (
     ("dq 数据质量", step_dq),
     ("tags 标签", step_tags),
     ("segments 客群与旅程", step_segments),
     ("growth 成长值", step_growth),
+    ("campaigns 营销活动", step_campaigns),
 )
 DEMO_STEPS: tuple[tuple[str, Step], ...] = (
     ("init 初始化", step_init),
@@ -187,6 +200,7 @@ DEMO_STEPS: tuple[tuple[str, Step], ...] = (
     ("approve 标准客群审批", step_approve_standard),
     ("segments 客群与旅程", step_segments),
     ("growth 成长值", step_growth),
+    ("campaigns 营销活动", step_campaigns),
 )
 
 
