@@ -171,7 +171,8 @@ FROM customer c LEFT JOIN (
     SUM(-amount) FILTER (WHERE amount < 0 AND ts >= TIMESTAMP '{s90}') AS money_out_90d,
     COUNT(*) FILTER (WHERE ts >= TIMESTAMP '{s30}') AS txn_count_30d,
     COUNT(*) FILTER (WHERE ts >= TIMESTAMP '{s90}') AS txn_count_90d,
-    COUNT(DISTINCT CAST(ts AS DATE)) FILTER (WHERE ts >= TIMESTAMP '{s30}') AS active_days_30d,
+    bit_count(bit_or(CASE WHEN ts >= TIMESTAMP '{s30}'
+        THEN CAST(1 AS BIGINT) << date_diff('day', DATE '{s30}', CAST(ts AS DATE)) END)) AS active_days_30d,
     {channel_counts},
     SUM(-amount) FILTER (WHERE {spend}) AS card_spend_90d,
     CAST(SUM(-amount) FILTER (WHERE {spend} AND isodow(ts) >= 6) AS DOUBLE) AS weekend_spend,

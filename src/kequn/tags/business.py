@@ -5,7 +5,18 @@ from __future__ import annotations
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
-from kequn.tags.model import MONEY, AsOf, Group, Tables, TagDef, change, days_between, ratio
+from kequn.tags.model import (
+    MONEY,
+    AsOf,
+    Group,
+    Tables,
+    TagDef,
+    change,
+    day_mask,
+    days_between,
+    popcount,
+    ratio,
+)
 
 
 # ------------------------------------------------------------------ enterprise
@@ -86,7 +97,9 @@ DEFS: tuple[TagDef, ...] = (
     _e("payroll_total_90d", "enterprise_payroll", lambda b, a: b.total.sum().cast(MONEY), fill=0),
     _e("employee_penetration", "enterprise_employees", lambda e, a: ratio(e.count(where=e.n_products >= 2), e.count())),
     _e("account_txn_count_30d", "enterprise_txn", lambda x, a: x.count(), fill=0),
-    _e("account_active_days_30d", "enterprise_txn", lambda x, a: x.ts.date().nunique(), fill=0),
+    _e("_account_day_mask_30d", "enterprise_txn", lambda x, a: day_mask(x.ts.date(), a, 30), fill=0),
+    TagDef("account_active_days_30d", "enterprise", "derived", lambda w, a: popcount(w._account_day_mask_30d, 30),
+           deps=("_account_day_mask_30d",)),
     _m("turnover_30d", lambda d, a: d.amount.sum(where=_days(d, a, 30)).cast(MONEY), fill=0),
     _m("turnover_90d", lambda d, a: d.amount.sum(where=_days(d, a, 90)).cast(MONEY), fill=0),
     _m("_turnover_prev_30d", lambda d, a: d.amount.sum(where=_days(d, a, 60, 31)).cast(MONEY), fill=0),

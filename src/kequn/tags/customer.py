@@ -12,7 +12,19 @@ import ibis
 import ibis.expr.types as ir
 
 from kequn.domain.datamodel import CHANNELS_TXN
-from kequn.tags.model import MONEY, AsOf, Group, Tables, TagDef, band, change, days_between, ratio
+from kequn.tags.model import (
+    MONEY,
+    AsOf,
+    Group,
+    Tables,
+    TagDef,
+    band,
+    change,
+    day_mask,
+    days_between,
+    popcount,
+    ratio,
+)
 
 ASSET_KINDS = ("deposit", "time_deposit", "wealth")
 AGE_BANDS = ((25, "18-24"), (35, "25-34"), (45, "35-44"), (55, "45-54"), (65, "55-64"))
@@ -257,7 +269,8 @@ DEFS: tuple[TagDef, ...] = (
     _agg("money_out_90d", "customer_txn", lambda x, a: _money((-x.amount).sum(where=(x.amount < 0) & _in(x, a, 90))), fill=0),
     _agg("txn_count_30d", "customer_txn", lambda x, a: x.count(where=_in(x, a, 30)), fill=0),
     _agg("txn_count_90d", "customer_txn", lambda x, a: x.count(where=_in(x, a, 90)), fill=0),
-    _agg("active_days_30d", "customer_txn", lambda x, a: x.ts.date().nunique(where=_in(x, a, 30)), fill=0),
+    _agg("_txn_day_mask_30d", "customer_txn", lambda x, a: day_mask(x.ts.date(), a, 30), fill=0),
+    _der("active_days_30d", ("_txn_day_mask_30d",), lambda w, a: popcount(w._txn_day_mask_30d, 30)),
     *(_agg(f"_ch_{c}", "customer_txn", _channel_count(c), fill=0) for c in CHANNELS_TXN),
     _der("channel_preference", tuple(f"_ch_{c}" for c in CHANNELS_TXN), _channel_preference),
     _agg("card_spend_90d", "customer_txn", lambda x, a: _money((-x.amount).sum(where=_spend(x) & _in(x, a, 90))), fill=0),
@@ -270,7 +283,8 @@ DEFS: tuple[TagDef, ...] = (
     # behaviour: events
     _agg("days_since_last_login", "customer_event",
          lambda e, a: days_between(a.date, e.ts.max(where=_is_login(e)).date())),
-    _agg("login_days_30d", "customer_event", lambda e, a: e.ts.date().nunique(where=_is_login(e) & _in(e, a, 30)), fill=0),
+    _agg("_login_day_mask_30d", "customer_event", lambda e, a: day_mask(e.ts.date(), a, 30, _is_login(e)), fill=0),
+    _der("login_days_30d", ("_login_day_mask_30d",), lambda w, a: popcount(w._login_day_mask_30d, 30)),
     _agg("app_active_flag", "customer_event", lambda e, a: (e.channel == "app").any(where=_in(e, a, 30)), fill=False),
     # product holding
     _agg("_products_acc", "customer_account", lambda c, a: c.product_id.nunique(), fill=0),
