@@ -5,7 +5,8 @@ Backends only connect, read and write; every transform is an Ibis expression wri
 
 - ``duckdb:///path/to/warehouse.duckdb`` (default, embedded) or ``duckdb://:memory:``
 - ``postgresql://user@host:port/dbname`` (``postgres://`` accepted)
-- ``spark://…`` / ``sc://…`` (scale-out; filled in by the Spark backend)
+- ``spark://host:7077``, ``sc://host:15002`` (Spark Connect), ``local[2]`` / ``spark+local://2`` (Spark local
+  mode) — see ``kequn.warehouse.spark`` and docs/deploy-spark.md
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from kequn.errors import ConfigError, StoreError
+from kequn.errors import ConfigError, KequnError, StoreError
 
 BackendKind = Literal["duckdb", "postgres", "spark"]
 
@@ -46,6 +47,8 @@ class Warehouse:
 
 def backend_kind(url: str) -> BackendKind:
     scheme = url.split(":", 1)[0].lower()
+    if scheme.startswith("local") or scheme.startswith("spark+"):
+        return "spark"
     if scheme == "duckdb":
         return "duckdb"
     if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
@@ -75,8 +78,10 @@ def connect(url: str, *, threads: int = 0, read_only: bool = False) -> Warehouse
             pg_url = url.replace("postgresql+psycopg://", "postgres://").replace("postgresql://", "postgres://")
             con = ibis.connect(pg_url)
         else:
-            raise ConfigError("the Spark warehouse backend is not available in this build yet")
-    except ConfigError:
+            from kequn.warehouse.spark import connect as spark_connect
+
+            con = spark_connect(url)
+    except KequnError:
         raise
     except Exception as exc:
         raise StoreError(f"cannot open warehouse {url!r}: {exc}") from None
