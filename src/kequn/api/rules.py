@@ -85,9 +85,11 @@ RULES: Final[dict[tuple[str, str], Rule]] = {
 }
 
 #: routers of other capabilities served by the same app (included when importable). A router module may
-#: declare its own ``ROUTE_PERMISSIONS`` {(method, path): permission}; they join the rules above.
+#: declare its own ``ROUTE_PERMISSIONS`` {(method, path): permission | (permission, customer_scoped)}; they join
+#: the rules above.
 CAPABILITY_ROUTERS: Final[tuple[str, ...]] = ("kequn.api.routes_segments", "kequn.api.routes_routing",
-                                              "kequn.api.routes_campaigns", "kequn.api.routes_models")
+                                              "kequn.api.routes_campaigns", "kequn.api.routes_models",
+                                              "kequn.api.routes_rewards", "kequn.web.pages_capabilities")
 
 
 @lru_cache(maxsize=1)
@@ -102,7 +104,8 @@ def all_rules() -> dict[tuple[str, str], Rule]:
         except ImportError:
             continue
         for key, permission in getattr(module, "ROUTE_PERMISSIONS", {}).items():
-            merged[key] = Rule(permission)
+            # a value is a permission, or (permission, customer_scoped) for a {customer_id} route
+            merged[key] = Rule(*permission) if isinstance(permission, tuple) else Rule(permission)
     merged.update(RULES)
     return merged
 

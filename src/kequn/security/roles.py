@@ -31,6 +31,9 @@ PERMISSIONS: Final[dict[str, tuple[str, str]]] = {
     "models.view": ("查看模型登记册", "View the model registry"),
     "models.leads": ("查看模型名单（全行）", "View model score lists with reasons (bank-wide)"),
     "models.manage": ("提交、审批与上线模型", "Submit, approve and promote models (maker-checker)"),
+    "rewards.view": ("查看会员权益（本机构客户）", "View rewards: catalogue, budgets, blind boxes, members in scope"),
+    "rewards.operate": ("为会员兑换、抽盲盒与冲正", "Redeem, draw and reverse for members in scope"),
+    "rewards.manage": ("注资活动预算与预算分配", "Fund campaign budgets and allocate rewards"),
 }
 
 _READ = ("overview.view", "customer.search", "customer.view", "tags.view")
@@ -40,12 +43,13 @@ ROLE_PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     "hq_admin": frozenset({"overview.view", "tags.view", "dq.view", "users.manage", "tokens.manage"}),
     "hq_analyst": frozenset({*_READ, "customer.export", "dq.view", "segments.view", "segments.members",
                              "segments.manage", "graph.view", "loans.route", "loans.view", "loans.review",
-                             "models.view", "models.leads", "models.manage"}),
+                             "models.view", "models.leads", "models.manage", "rewards.view"}),
     "marketer": frozenset({*_READ, "customer.export", "segments.view", "segments.members", "segments.manage",
-                           "graph.view", "models.view", "models.leads"}),
+                           "graph.view", "models.view", "models.leads", "rewards.view", "rewards.manage"}),
     "branch_manager": frozenset({*_READ, "customer.unmask", "customer.export", "dq.view", "segments.view",
-                                 "loans.route"}),
-    "relationship_manager": frozenset({*_READ, "customer.unmask", "segments.view", "loans.route"}),
+                                 "loans.route", "rewards.view", "rewards.operate"}),
+    "relationship_manager": frozenset({*_READ, "customer.unmask", "segments.view", "loans.route", "rewards.view",
+                                       "rewards.operate"}),
     "auditor": frozenset({"overview.view", "tags.view", "dq.view", "audit.view", "loans.view", "models.view"}),
 }
 
