@@ -118,23 +118,39 @@ def contributions(model: Any, X: Any) -> np.ndarray:
     return total / len(pipes)
 
 
+def _base(feature: str) -> str:
+    return feature.split("_chg_")[0].split("_prev_")[0]
+
+
+def pick(C: np.ndarray, columns: list[str], k: int = 3) -> np.ndarray:
+    """(n, k) column indices of each row's strongest positive contributions (-1 = none), one per base tag
+    (``aum`` and ``aum_chg_1m`` do not both appear). Vectorised over rows."""
+    n = C.shape[0]
+    base_ids = {b: i for i, b in enumerate(dict.fromkeys(_base(c) for c in columns))}
+    base_of = np.array([base_ids[_base(c)] for c in columns])
+    order = np.argsort(-C, axis=1)[:, : k * 3]
+    picks = np.full((n, k), -1)
+    bases = np.full((n, k), -1)
+    count = np.zeros(n, dtype=int)
+    rows = np.arange(n)
+    for s in range(order.shape[1]):
+        j = order[:, s]
+        ok = (C[rows, j] > 0) & (count < k) & ~(bases == base_of[j][:, None]).any(axis=1)
+        r = rows[ok]
+        picks[r, count[r]] = j[ok]
+        bases[r, count[r]] = base_of[j[ok]]
+        count[ok] += 1
+    return picks
+
+
 def top_reasons(model: Any, X: Any, raw: Any, k: int = 3) -> list[list[str]]:
     """For each row the ``k`` strongest score-raising reasons as sentences (``raw`` holds the shown values)."""
-    C = contributions(model, X)
     cols = list(X.columns)
-    order = np.argsort(-C, axis=1)[:, : k * 3]
-    out: list[list[str]] = []
-    for i in range(len(X)):
-        picked: list[str] = []
-        seen_base: set[str] = set()
-        for j in order[i]:
-            if C[i, j] <= 0 or len(picked) >= k:
-                break
-            f = cols[j]
-            base = f.split("_chg_")[0].split("_prev_")[0]
-            if base in seen_base:
-                continue
-            seen_base.add(base)
-            picked.append(sentence(f, raw[f].iat[i] if f in raw.columns else None))
-        out.append(picked)
-    return out
+    picks = pick(contributions(model, X), cols, k)
+    text = np.full(picks.shape, None, dtype=object)
+    for j in np.unique(picks[picks >= 0]):
+        f = cols[j]
+        values = raw[f].to_numpy() if f in raw.columns else np.full(len(raw), None)
+        where = np.nonzero(picks == j)
+        text[where] = [sentence(f, values[i]) for i in where[0]]
+    return [[t for t in row if t is not None] for row in text]

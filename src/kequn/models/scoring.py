@@ -67,8 +67,9 @@ def score_frame(art: dict[str, Any], df: Any, key: str, *, reasons: int = 3) -> 
     X = D.prepare(df, art["features"])
     p = art["model"].predict_proba(X)[:, 1]
     words = top_reasons(art["model"], X, df, k=reasons) if reasons else [[] for _ in range(len(df))]
+    dumps = json.JSONEncoder(ensure_ascii=False).encode
     return pd.DataFrame({"customer_id": df[key].astype(str).to_numpy(), "score": p,
-                         "reasons": [json.dumps(w, ensure_ascii=False) for w in words]})
+                         "reasons": [dumps(w) for w in words]})
 
 
 def score(wh: Any, engine: Any, name: str, version: int | None = None, *, as_of: dt.date | None = None,
