@@ -21,6 +21,9 @@ import ibis
 from kequn.models import datasets as D
 
 SCORE_TABLE = "model_score"
+#: reasons (exact SHAP contributions, costly) are computed for this many highest scores per run — the lists
+#: RMs work from; lower scores carry an empty reason list. Every row gets reasons when the run is smaller.
+REASON_ROWS = 50_000
 SCHEMA = {"entity": "string", "customer_id": "string", "score_name": "string", "as_of": "date",
           "score": "float64", "reasons": "string", "model": "string"}
 
@@ -58,15 +61,21 @@ def write_scores(wh: Any, frame: Any, score_name: str, as_of: dt.date) -> int:
     return len(frame)
 
 
-def score_frame(art: dict[str, Any], df: Any, key: str, *, reasons: int = 3) -> Any:
-    """A frame (key, score, reasons JSON) for the feature rows ``df``."""
+def score_frame(art: dict[str, Any], df: Any, key: str, *, reasons: int = 3, reason_rows: int = REASON_ROWS) -> Any:
+    """A frame (key, score, reasons JSON) for the feature rows ``df``; reasons for the ``reason_rows``
+    highest scores."""
+    import numpy as np
     import pandas as pd
 
     from kequn.models.reasons import top_reasons
 
     X = D.prepare(df, art["features"])
     p = art["model"].predict_proba(X)[:, 1]
-    words = top_reasons(art["model"], X, df, k=reasons) if reasons else [[] for _ in range(len(df))]
+    words: list[list[str]] = [[] for _ in range(len(df))]
+    if reasons:
+        top = np.argsort(-p, kind="stable")[:reason_rows]
+        for i, w in zip(top, top_reasons(art["model"], X.iloc[top], df.iloc[top], k=reasons), strict=True):
+            words[i] = w
     dumps = json.JSONEncoder(ensure_ascii=False).encode
     return pd.DataFrame({"customer_id": df[key].astype(str).to_numpy(), "score": p,
                          "reasons": [dumps(w) for w in words]})
