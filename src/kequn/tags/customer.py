@@ -61,7 +61,16 @@ def _spend_by_mcc(t: Tables, a: AsOf) -> ir.Table:
     x = t["transaction"]
     x = x.filter(x.customer_id.notnull(), x.ts >= a.since_ts(90), x.ts < a.end_ts, x.txn_type == "card_spend",
                  x.amount < 0, x.mcc.notnull())
-    return x.group_by(key=x.customer_id, mcc=x.mcc).aggregate(spend=(-x.amount).sum())
+    s = x.group_by(key=x.customer_id, mcc=x.mcc).aggregate(spend=(-x.amount).sum())
+    # rank of each category by spend (ties by code): the top three are picked by rank, not by an ordered
+    # collect, which Spark cannot compile
+    return s.mutate(rank=ibis.row_number().over(group_by=s.key, order_by=[s.spend.desc(), s.mcc]))
+
+
+def _top_categories(s: ir.Table, a: AsOf) -> ir.StringValue:
+    """The three categories with the most spend, comma-separated, most first."""
+    top = [s.mcc.max(where=s.rank == i) for i in range(3)]
+    return top[0] + (ibis.literal(",") + top[1]).fill_null("") + (ibis.literal(",") + top[2]).fill_null("")
 
 
 def _events(t: Tables, a: AsOf) -> ir.Table:
@@ -278,8 +287,7 @@ DEFS: tuple[TagDef, ...] = (
     _agg("night_spend_share", "customer_txn",
          _spend_share(lambda x: (x.ts.hour() >= NIGHT_HOURS[0]) | (x.ts.hour() < NIGHT_HOURS[1]))),
     _agg("days_since_last_txn", "customer_txn", lambda x, a: days_between(a.date, x.ts.max().date())),
-    _agg("top_spend_categories", "customer_spend_mcc",
-         lambda s, a: s.mcc.collect(order_by=[s.spend.desc(), s.mcc])[:3].join(",")),
+    _agg("top_spend_categories", "customer_spend_mcc", _top_categories),
     # behaviour: events
     _agg("days_since_last_login", "customer_event",
          lambda e, a: days_between(a.date, e.ts.max(where=_is_login(e)).date())),
