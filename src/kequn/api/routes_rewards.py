@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -244,7 +244,7 @@ def post_redeem(request: Request, customer_id: str, body: RedeemBody) -> dict[st
 
 
 @router.post("/api/rewards/redemptions/{redemption_id}/reverse")
-def post_reverse(request: Request, redemption_id: int, body: ReverseBody) -> dict[str, Any]:
+def post_reverse(request: Request, body: ReverseBody, redemption_id: int = Path(ge=1, le=2**62)) -> dict[str, Any]:
     """Reverse a redemption: points back into their lots, cost back to the budget, unit back to stock."""
     import sqlalchemy as sa
 
