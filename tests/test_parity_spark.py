@@ -19,6 +19,10 @@ import pytest
 AS_OF = dt.date(2026, 10, 31)  # the synthetic bank's last day (kequn.synth.DEFAULT_END)
 ENTITIES = ("customer", "enterprise", "merchant")
 FLOAT_TOL = 1e-9
+#: tiny data: one shuffle partition, no adaptive re-planning, no whole-stage code generation (compiling
+#: generated code costs more than it saves on a few thousand rows)
+FAST = ("spark.sql.shuffle.partitions=1&spark.sql.adaptive.enabled=false"
+        "&spark.sql.codegen.wholeStage=false")
 
 
 def _spark_available() -> str | None:
@@ -68,7 +72,7 @@ def spark(bank: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     from kequn.warehouse.spark import load_parquet_dir
 
     wdir = tmp_path_factory.mktemp("parity_spark")
-    wh = connect(f"spark+local://2?spark.sql.warehouse.dir={wdir}")
+    wh = connect(f"spark+local://2?spark.sql.warehouse.dir={wdir}&{FAST}")
     assert wh.kind == "spark"
     load_parquet_dir(wh, bank, mode="view", validate=False, count=False)
     yield wh

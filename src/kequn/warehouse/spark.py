@@ -262,11 +262,14 @@ def _bad_values(raw: Any, tdef: Any) -> list[str]:
                       *[(F.col(f"`{c.name}`") if c.name in raw.columns else F.lit(None))
                         .cast(spark_type(c.type)).alias(f"c_{c.name}") for c in tdef.columns])
     pk = [F.col(f"c_{k}") for k in tdef.primary_key]
-    row = both.agg(*aggs, F.count("*").alias("_rows"),
-                   (F.countDistinct(*pk) if pk else F.count("*")).alias("_keys")).first()
+    keyed = F.lit(True)
+    for c in pk:
+        keyed = keyed & c.isNotNull()
+    row = both.agg(*aggs, F.sum(keyed.cast("int")).alias("_rows"),
+                   (F.countDistinct(*pk) if pk else F.sum(keyed.cast("int"))).alias("_keys")).first()
     out = [f"{n} row(s) of column {k.split(':', 1)[1]} are not {('NULL-free' if k.startswith('null') else 'castable')}"
            for k, n in row.asDict().items() if ":" in k and n]
-    if row["_keys"] != row["_rows"]:
+    if row["_rows"] and row["_keys"] != row["_rows"]:
         out.append(f"{row['_rows'] - row['_keys']} duplicate primary key(s) ({', '.join(tdef.primary_key)})")
     return out
 
