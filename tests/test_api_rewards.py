@@ -158,6 +158,12 @@ def test_pages_render_and_forms_post(world: dict[str, Any]) -> None:
                                                           "reward_id": world["cheap"].reward_id}, follow_redirects=False)
     assert r.status_code == 303, r.text[:300]
     assert rm.get(f"/api/rewards/members/{OWN}").json()["balance"] == bal - world["cheap"].points_price
+    rid = rm.get(f"/api/rewards/members/{OWN}").json()["redemptions"][0]["redemption_id"]
+    assert f'action="/rewards/redemptions/{rid}/reverse"' in rm.get(f"/rewards/members/{OWN}").text
+    r = rm.post(f"/rewards/redemptions/{rid}/reverse", data={"csrf_token": hr["X-CSRF-Token"], "key": "t-form-reverse-1",
+                                                              "reason": "客户退回"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/rewards/members/{OWN}"
+    assert rm.get(f"/api/rewards/members/{OWN}").json()["balance"] == bal
     cat = rm.get("/rewards")
     assert cat.status_code == 200 and world["cheap"].reward_id in cat.text and 'href="/rewards"' in cat.text
     assert 'id="box-' in rm.get("/rewards/boxes").text

@@ -373,6 +373,22 @@ async def member_page_redeem(request: Request, customer_id: str) -> Any:
     return RedirectResponse(f"/rewards/members/{customer_id}", status_code=303)
 
 
+@router.post("/rewards/redemptions/{redemption_id}/reverse", include_in_schema=False)
+async def member_page_reverse(request: Request, redemption_id: int = Path(ge=1, le=2**62)) -> Any:
+    """The member page's reverse button: the redeemed member's scope is checked by ``post_reverse``."""
+    import sqlalchemy as sa
+    from fastapi.responses import RedirectResponse
+
+    from kequn.rewards.tables import redemption
+
+    form = await request.form()
+    body = _form_body(ReverseBody, {"key": form.get("key") or "", "reason": form.get("reason") or ""})
+    await run_in_threadpool(post_reverse, request, body, redemption_id)
+    with _engine(request).connect() as conn:
+        owner = conn.execute(sa.select(redemption.c.owner_id).where(redemption.c.id == redemption_id)).scalar()
+    return RedirectResponse(f"/rewards/members/{owner}", status_code=303)
+
+
 @router.post("/rewards/budgets/fund", include_in_schema=False)
 async def budgets_page_fund(request: Request) -> Any:
     from fastapi.responses import RedirectResponse
@@ -407,4 +423,5 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], str | tuple[str, bool]] = {
     ("GET", "/rewards/members/{customer_id}"): ("rewards.view", True),
     ("POST", "/rewards/members/{customer_id}/redeem"): ("rewards.operate", True),
     ("POST", "/rewards/budgets/fund"): "rewards.manage",
+    ("POST", "/rewards/redemptions/{redemption_id}/reverse"): "rewards.operate",
 }
