@@ -176,3 +176,11 @@ def test_pages_render_and_forms_post(world: dict[str, Any]) -> None:
     r = mk.post("/rewards/budgets/fund", data={"csrf_token": hm["X-CSRF-Token"], "key": "t-form-fund-2",
                                               "campaign_id": "FORM26", "amount_yuan": "-5"}, follow_redirects=False)
     assert r.status_code == 422
+    # a blind-box draw from the member page, paid by the budget funded above
+    box = rm.get("/api/rewards/boxes").json()[0]
+    spent = rm.get(f"/api/rewards/members/{OWN}").json()["balance"]
+    r = rm.post(f"/rewards/members/{OWN}/draw", data={"csrf_token": hr["X-CSRF-Token"], "key": "t-form-draw-1",
+                                                       "box_id": box["box_id"], "campaign_id": "FORM26"},
+                follow_redirects=False)
+    assert r.status_code == 303, r.text[:300]
+    assert rm.get(f"/api/rewards/members/{OWN}").json()["balance"] == spent - box["points_price"]

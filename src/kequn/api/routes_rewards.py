@@ -358,7 +358,7 @@ def boxes_page(request: Request) -> Any:
 def member_page(request: Request, customer_id: str) -> Any:
     m = member_view(request, customer_id)
     return _page(request, "member.html", {"m": m, "rewards": [r for r in catalogue_rows(_engine(request)) if r["active"]],
-                                          "can_operate": _can(request, "rewards.operate"),
+                                          "can_operate": _can(request, "rewards.operate"), "boxes": box_rows(),
                                           "new_key": _new_key("web")})
 
 
@@ -370,6 +370,17 @@ async def member_page_redeem(request: Request, customer_id: str) -> Any:
     body = _form_body(RedeemBody, {"key": form.get("key") or "", "reward_id": form.get("reward_id") or "",
                                    "budget_campaign": form.get("budget_campaign") or None})
     await run_in_threadpool(post_redeem, request, customer_id, body)
+    return RedirectResponse(f"/rewards/members/{customer_id}", status_code=303)
+
+
+@router.post("/rewards/members/{customer_id}/draw", include_in_schema=False)
+async def member_page_draw(request: Request, customer_id: str) -> Any:
+    from fastapi.responses import RedirectResponse
+
+    form = await request.form()
+    body = _form_body(DrawBody, {"key": form.get("key") or "", "box_id": form.get("box_id") or "",
+                                 "campaign_id": form.get("campaign_id") or ""})
+    await run_in_threadpool(post_draw, request, customer_id, body)
     return RedirectResponse(f"/rewards/members/{customer_id}", status_code=303)
 
 
@@ -422,6 +433,7 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], str | tuple[str, bool]] = {
     ("GET", "/rewards/boxes"): "rewards.view",
     ("GET", "/rewards/members/{customer_id}"): ("rewards.view", True),
     ("POST", "/rewards/members/{customer_id}/redeem"): ("rewards.operate", True),
+    ("POST", "/rewards/members/{customer_id}/draw"): ("rewards.operate", True),
     ("POST", "/rewards/budgets/fund"): "rewards.manage",
     ("POST", "/rewards/redemptions/{redemption_id}/reverse"): "rewards.operate",
 }
