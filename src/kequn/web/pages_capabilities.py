@@ -175,12 +175,12 @@ def loans_page(request: Request, ladder_id: str = "main") -> Any:
     from kequn.routing import ladder, store
 
     engine = _st(request).engine
+    spec: Any = None
+    ladder_error: str | None = None
     try:
-        spec: Any = ladder.approved(engine, ladder_id).spec
-    except KequnError as exc:
-        spec, ladder_error = None, exc.message
-    else:
-        ladder_error = None
+        spec = ladder.approved(engine, ladder_id).spec
+    except KequnError as exc:  # no approved ladder yet: the page says so
+        ladder_error = exc.message
     pending = [r for r in approvals.pending(engine) if r.kind.startswith("loan")]
     decisions = store.decisions(engine, limit=50) if _can(request, "loans.view") else []
     return _render(request, "loans.html", {"spec": spec, "ladder_error": ladder_error, "pending": pending,
