@@ -14,6 +14,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
+from fastapi import Path as FPath
 from fastapi.concurrency import run_in_threadpool
 
 from kequn.errors import NotFoundError, StoreError, ValidationError
@@ -172,7 +173,8 @@ def list_leads(request: Request, rm_id: str | None = None, status: str | None = 
 
 
 @router.post("/api/leads/{lead_id}/status")
-def update_lead(request: Request, lead_id: int, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+def update_lead(request: Request, lead_id: Annotated[int, FPath(ge=1, le=2**62)],
+                body: dict[str, Any] = Body(...)) -> dict[str, Any]:
     from kequn.campaigns import leads
 
     engine = _engine(request)
@@ -258,7 +260,7 @@ def leads_page(request: Request, rm_id: str | None = None) -> Any:
 
 
 @router.post("/leads/{lead_id}/status", include_in_schema=False)
-async def leads_page_status(request: Request, lead_id: int) -> Any:
+async def leads_page_status(request: Request, lead_id: Annotated[int, FPath(ge=1, le=2**62)]) -> Any:
     from fastapi.responses import RedirectResponse
 
     form = await request.form()
