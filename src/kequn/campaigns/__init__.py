@@ -1,0 +1,1 @@
+"""Campaigns (营销活动): specs, contact policy, launch, outbox sends, leads, review and playbooks."""
