@@ -75,7 +75,7 @@ def train_cmd(ctx: typer.Context, name: Annotated[str, typer.Argument(help="reta
     if name == "reward_sensitivity":
         from kequn.models import reward
 
-        mv, metrics = reward.train(wh, engine, user=user, kind=kind or "t", truth=truth, simulate=simulate,
+        mv, metrics = reward.train(wh, engine, user=user, kind=kind or "t-offer", truth=truth, simulate=simulate,
                                    as_of=_day(as_of))
         _out(ctx).result({"model": mv.ref, "status": mv.status, "metrics": metrics},
                          human=f"registered {mv.ref} (draft)\nQini {metrics['qini']:.5f} "

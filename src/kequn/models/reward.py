@@ -177,7 +177,7 @@ def fit_evaluate(df: Any, kind: str = "t", truth: Any = None, test_share: float 
     return art, {**metrics, "_train": train}
 
 
-def train(wh: Any, engine: Any, *, user: str, kind: str = "t", truth: Any = None, folder: Any = None,
+def train(wh: Any, engine: Any, *, user: str, kind: str = "t-offer", truth: Any = None, folder: Any = None,
           simulate: Any = None, as_of: dt.date | None = None) -> tuple[Any, dict[str, Any]]:
     """Train on the campaign history (default) or, with ``simulate`` = the synthetic bank folder, on a
     randomised sandbox campaign run through its response simulator as of ``as_of``."""
