@@ -198,7 +198,8 @@ def load_parquet_dir(wh: Any, directory: Path | str, *, mode: str = "table", val
     Validation (all files checked before anything is written; every problem listed at once): the file
     name is a canonical table, every non-nullable canonical column is present, no unknown columns, each
     column casts to its canonical type, non-nullable columns hold no NULLs, and the primary key is
-    unique (rows with a NULL key part are not counted as keys). Row-level quarantine is the loader's job on DuckDB/PostgreSQL and does NOT run here: the
+    unique (rows with a NULL key part are not counted as keys). Row-level quarantine is the loader's job
+    on DuckDB/PostgreSQL and does NOT run here: the
     files are expected to be clean canonical exports (for example ``kequn synth`` output, or files the
     loader already accepted). ``mode="table"`` writes managed tables (replacing them); ``mode="view"``
     registers temporary views over the files (nothing copied). ``validate=False`` keeps only the
@@ -221,7 +222,7 @@ def load_parquet_dir(wh: Any, directory: Path | str, *, mode: str = "table", val
             problems.append({"file": path.name, "message": "not a canonical table name"})
             continue
         tdef = TABLES[name]
-        df = spark.read.parquet(str(path.resolve()))
+        df = _read_parquet(spark, path)
         have = set(df.columns)
         known = {c.name for c in tdef.columns}
         missing = [c.name for c in tdef.columns if c.name not in have and not c.nullable]
@@ -245,6 +246,21 @@ def load_parquet_dir(wh: Any, directory: Path | str, *, mode: str = "table", val
             frame.write.mode("overwrite").format("parquet").saveAsTable(name)
         counts[name] = int(spark.table(name).count()) if count else None
     return counts
+
+
+def _read_parquet(spark: Any, path: Path) -> Any:
+    """A DataFrame over one local Parquet file. Its schema is read here with pyarrow (the same types Spark
+    infers: timestamps without zone → TIMESTAMP_NTZ), which spares Spark a schema-inference job per file."""
+    import pyarrow.parquet as pq
+    from pyspark.sql.pandas.types import from_arrow_schema
+    from pyspark.sql.types import StructField, StructType
+
+    try:
+        inferred = from_arrow_schema(pq.read_schema(path), prefer_timestamp_ntz=True)
+    except Exception:  # a type pyspark cannot map: let Spark infer it
+        return spark.read.parquet(str(path.resolve()))
+    schema = StructType([StructField(f.name, f.dataType, True) for f in inferred.fields])
+    return spark.read.schema(schema).parquet(str(path.resolve()))
 
 
 def _bad_values(raw: Any, tdef: Any) -> list[str]:
@@ -274,11 +290,18 @@ def _bad_values(raw: Any, tdef: Any) -> list[str]:
     return out
 
 
-def write_table(wh: Any, name: str, expr: Any) -> int:
-    """Materialise the Ibis expression ``expr`` as the managed table ``name`` (replacing it); its rows."""
+def write_table(wh: Any, name: str, expr: Any, *, mode: str = "table") -> int | None:
+    """Materialise the Ibis expression ``expr`` as ``name``, replacing it.
+
+    ``mode="table"``: a managed Parquet table (written, then renamed into place); returns its rows.
+    ``mode="view"``: a temporary view over the cached result (computed once, on first use, kept in memory
+    for the session — for short pipelines and tests); returns None (no job is run here).
+    """
     spark = _spark(wh)
-    sql = str(wh.con.compile(expr))
-    df = spark.sql(sql)
+    df = spark.sql(str(wh.con.compile(expr)))
+    if mode == "view":
+        df.cache().createOrReplaceTempView(name)
+        return None
     tmp = f"_kequn_tmp_{name}"
     df.write.mode("overwrite").format("parquet").saveAsTable(tmp)
     spark.sql(f"DROP TABLE IF EXISTS `{name}`")
