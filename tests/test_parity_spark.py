@@ -157,6 +157,33 @@ def test_tag_profiles_are_identical(profiles: dict[str, Any], entity: str) -> No
     assert not problems, f"{len(problems)} difference(s), first: {problems[:10]}"
 
 
+def test_ported_tags_have_values(profiles: dict[str, Any]) -> None:
+    """The tags rewritten for Spark (bit_or day masks, top categories by rank) are really exercised."""
+    _d, s, key = profiles["customer"]
+    rows = list(_rows(s, key).values())
+    assert sum(1 for r in rows if r["active_days_30d"]) > 0
+    assert sum(1 for r in rows if r["login_days_30d"]) > 0
+    tops = [r["top_spend_categories"] for r in rows if r["top_spend_categories"]]
+    assert tops and all(1 <= len(t.split(",")) <= 3 for t in tops)
+    assert any(len(t.split(",")) == 3 for t in tops)
+
+
+def test_spark_urls() -> None:
+    from kequn.errors import ConfigError
+    from kequn.warehouse import backend_kind
+    from kequn.warehouse.spark import parse_url
+
+    assert parse_url("local[2]").master == "local[2]"
+    assert parse_url("spark+local://2").master == "local[2]"
+    t = parse_url("spark://m1:7077?database=dw&spark.executor.memory=4g")
+    assert (t.master, t.database, dict(t.conf)) == ("spark://m1:7077", "dw", {"spark.executor.memory": "4g"})
+    assert parse_url("sc://h:15002").remote == "sc://h:15002"
+    assert {backend_kind(u) for u in ("local[2]", "spark+local://2", "spark://m:7077", "sc://h:15002")} == {"spark"}
+    for bad in ("local[x]", "spark://", "spark+local://two", "spark://m:7077?foo=1"):
+        with pytest.raises(ConfigError):
+            parse_url(bad)
+
+
 def test_segment_members_are_identical(profiles: dict[str, Any], duck: Any, spark: Any) -> None:
     from kequn.segments import catalogue as catalogue_mod
     from kequn.segments.definitions import load_shipped

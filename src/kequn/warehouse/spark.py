@@ -111,7 +111,7 @@ def session(url: str, *, timezone: str | None = None, warehouse_dir: str | Path 
     if target.remote:
         builder = builder.remote(target.remote)
     else:
-        builder = builder.master(target.master)
+        builder = builder.master(target.master or "local[*]")
         if target.local:
             for k, v in LOCAL_CONF.items():
                 builder = builder.config(k, v)
