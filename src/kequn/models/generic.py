@@ -60,7 +60,9 @@ def train_table(path: Path, target: str, *, positive: str | None = None, time_co
         if time_column not in df.columns:
             raise ValidationError(f"time column {time_column!r} is not in the table")
         skip.add(time_column)
-    skip |= {c for c in df.columns if df[c].dtype == object and df[c].nunique() == len(df)}
+    import pandas as pd
+
+    skip |= {c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c]) and df[c].nunique() == len(df)}
     feats = [c for c in df.columns if c not in skip]
     X = df[feats]
     n = len(df)
