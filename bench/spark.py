@@ -59,23 +59,19 @@ def duck_run(bank: Path, work: Path) -> dict:
 
 
 def spark_run(bank: Path, work: Path) -> dict:
-    import ibis
-
     from kequn.quality import evaluate, load_rules
     from kequn.segments.definitions import load_shipped
     from kequn.segments.service import size
-    from kequn.tags.build import profile_expr
-    from kequn.tags.model import Tables
+    from kequn.tags.store import compute
     from kequn.warehouse import connect
-    from kequn.warehouse.spark import load_parquet_dir, write_table
+    from kequn.warehouse.spark import load_parquet_dir
 
     wh, t_start = _timed(lambda: connect(f"spark+local://2?spark.sql.warehouse.dir={work / 'spark'}"))
     _, t_load = _timed(lambda: load_parquet_dir(wh, bank, mode="table"))
-    ids = [i for i, s in _specs().items() if s.entity == "customer"]
 
     def tags() -> int | None:
-        e = profile_expr("customer", Tables(wh), AS_OF, ids)
-        return write_table(wh, "profile_customer", e.select(as_of=ibis.date(AS_OF), **{c: e[c] for c in e.columns}))
+        specs = {i: s for i, s in _specs().items() if s.entity == "customer"}
+        return compute(wh, AS_OF, specs, entities=("customer",))[0].rows
 
     rows, t_tags = _timed(tags)
     segs = [s for s in load_shipped().values() if not s.static and s.entity == "customer"]

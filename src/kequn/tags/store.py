@@ -134,10 +134,30 @@ def compute_entity(wh: Any, entity: str, as_of: dt.date, specs: Mapping[str, Tag
     return RunResult(entity, as_of, rows, len(ids), False, round(time.perf_counter() - start, 3))
 
 
+def _compute_spark(wh: Any, as_of: dt.date, specs: Mapping[str, TagSpec], entities: Iterable[str]) -> list[RunResult]:
+    """On Spark only the latest profile is written (``profile_<entity>`` with its ``as_of`` column): no dated
+    snapshots and no ``_tag_run`` rows, since plain Spark tables cannot DELETE one day (docs/deploy-spark.md)."""
+    import time
+
+    from kequn.warehouse.spark import write_table
+
+    out = []
+    for e in entities:
+        start = time.perf_counter()
+        ids = [i for i, s in specs.items() if s.entity == e]
+        expr = profile_expr(e, Tables(wh), as_of, ids)  # type: ignore[arg-type]
+        rows = write_table(wh, profile_table(e), expr.select(as_of=ibis.date(as_of), **{c: expr[c] for c in expr.columns}))
+        out.append(RunResult(e, as_of, rows or 0, len(ids), False, round(time.perf_counter() - start, 3)))
+    return out
+
+
 def compute(wh: Any, as_of: dt.date, specs: Mapping[str, TagSpec], *, force: bool = False,
             entities: Iterable[str] = ENTITIES) -> list[RunResult]:
     """Compute every entity's profile as of ``as_of`` from the approved tags in ``specs``."""
     from kequn.warehouse.schema import create_tables
+
+    if getattr(wh, "kind", None) == "spark":
+        return _compute_spark(wh, as_of, specs, entities)
 
     create_tables(wh)  # a warehouse without canonical tables gets empty ones (profiles are then empty)
     return [compute_entity(wh, e, as_of, specs, force=force) for e in entities]
