@@ -53,6 +53,9 @@ def train_table(path: Path, target: str, *, positive: str | None = None, time_co
                 test_share: float = 0.2, drop: list[str] | None = None, capacity: int | None = None,
                 seed: int = 0) -> dict[str, Any]:
     df = read_table(path)
+    if target not in df.columns:
+        raise ValidationError(f"target column {target!r} is not in {Path(path).name}; columns: "
+                              f"{', '.join(map(str, df.columns))}")
     df = df[df[target].notna()].reset_index(drop=True)
     y = _target(df, target, positive)
     skip = {target, *(drop or [])}
