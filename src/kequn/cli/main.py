@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kequn.cli.cmd_dq",
     "kequn.cli.cmd_tags",
     "kequn.cli.cmd_segments",
+    "kequn.cli.cmd_models",
     "kequn.cli.cmd_route",
     "kequn.cli.cmd_rewards",
     "kequn.cli.cmd_campaigns",

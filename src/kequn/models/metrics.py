@@ -139,7 +139,7 @@ def qini_curve(y, treatment, uplift_score) -> QiniCurve:
     q = np.concatenate([[0.0], q])
     frac = np.concatenate([[0.0], frac])
     random_line = frac * q[-1]
-    area = np.trapezoid(q - random_line, frac) / n if hasattr(np, "trapezoid") else np.trapz(q - random_line, frac) / n
+    area = np.trapezoid(q - random_line, frac) / n
     return QiniCurve(frac, q, float(area))
 
 
