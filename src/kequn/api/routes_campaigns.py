@@ -17,17 +17,14 @@ from fastapi import APIRouter, Body, Query, Request
 from fastapi import Path as FPath
 from fastapi.concurrency import run_in_threadpool
 
+from kequn.api import stores
 from kequn.errors import NotFoundError, StoreError, ValidationError
 
 router = APIRouter(tags=["campaigns 营销活动"])
 
 
 def _engine(request: Request) -> Any:
-    st = getattr(request.app.state, "kequn", None)
-    engine = getattr(st, "engine", None) if st is not None else getattr(request.app.state, "campaigns_engine", None)
-    if engine is None:
-        raise StoreError("no ops store configured for campaigns")
-    return engine
+    return stores.engine(request, "campaigns")
 
 
 def _wh_run(request: Request) -> Any:

@@ -7,37 +7,23 @@ Stores: the console app's (``app.state.kequn.data`` / ``.engine``) or, for a bar
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from typing import Any
 
 from fastapi import APIRouter, Body, Request
 from fastapi.concurrency import run_in_threadpool
 
-from kequn.errors import StoreError, ValidationError
+from kequn.api import stores
+from kequn.errors import ValidationError
 
 router = APIRouter(tags=["models 透视图"])
 
 
-@contextmanager
 def _warehouse(request: Request) -> Any:
-    st = getattr(request.app.state, "kequn", None)
-    data = getattr(st, "data", None)
-    if data is not None:
-        with data.locked() as wh:
-            yield wh
-        return
-    wh = getattr(request.app.state, "models_warehouse", None)
-    if wh is None:
-        raise StoreError("no warehouse configured for models")
-    yield wh
+    return stores.warehouse(request, "models")
 
 
 def _engine(request: Request) -> Any:
-    st = getattr(request.app.state, "kequn", None)
-    engine = getattr(st, "engine", None) if st is not None else getattr(request.app.state, "models_engine", None)
-    if engine is None:
-        raise StoreError("no ops store configured for models")
-    return engine
+    return stores.engine(request, "models")
 
 
 def _actor(request: Request, body: dict[str, Any]) -> str:

@@ -16,7 +16,8 @@ from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from kequn.errors import NotFoundError, StoreError
+from kequn.api import stores
+from kequn.errors import NotFoundError
 
 router = APIRouter(tags=["rewards 数字化权益"])
 
@@ -32,11 +33,7 @@ def yuan(fen: int | None) -> str | None:
 
 # ------------------------------------------------------------------------------------- plumbing
 def _engine(request: Request) -> Any:
-    st = getattr(request.app.state, "kequn", None)
-    engine = getattr(st, "engine", None)
-    if engine is None:
-        raise StoreError("no ops store configured for rewards")
-    return engine
+    return stores.engine(request, "rewards")
 
 
 def _ledger(request: Request) -> Any:

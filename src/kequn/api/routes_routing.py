@@ -14,17 +14,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from kequn.errors import KequnError, StoreError, ValidationError
+from kequn.api import stores
+from kequn.errors import KequnError, ValidationError
 
 router = APIRouter(tags=["loan routing 贷款路由"])
 
 
 def _engine(request: Request) -> Any:
-    st = getattr(request.app.state, "kequn", None)
-    engine = getattr(st, "engine", None) if st is not None else getattr(request.app.state, "routing_engine", None)
-    if engine is None:
-        raise StoreError("no ops store configured for loan routing")
-    return engine
+    return stores.engine(request, "routing", "loan routing")
 
 
 def _pd_model(request: Request) -> Any:

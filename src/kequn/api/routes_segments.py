@@ -9,37 +9,23 @@ the app's one error handler.
 from __future__ import annotations
 
 import datetime as dt
-from contextlib import contextmanager
 from typing import Any
 
 from fastapi import APIRouter, Body, Request
 from fastapi.concurrency import run_in_threadpool
 
-from kequn.errors import SegmentError, StoreError, ValidationError
+from kequn.api import stores
+from kequn.errors import SegmentError, ValidationError
 
 router = APIRouter(tags=["segments 客群"])
 
 
-@contextmanager
 def _warehouse(request: Request) -> Any:
-    st = getattr(request.app.state, "kequn", None)
-    data = getattr(st, "data", None)
-    if data is not None:
-        with data.locked() as wh:
-            yield wh
-        return
-    wh = getattr(request.app.state, "segments_warehouse", None)
-    if wh is None:
-        raise StoreError("no warehouse configured for segments")
-    yield wh
+    return stores.warehouse(request, "segments")
 
 
 def _engine(request: Request) -> Any:
-    st = getattr(request.app.state, "kequn", None)
-    engine = getattr(st, "engine", None) if st is not None else getattr(request.app.state, "segments_engine", None)
-    if engine is None:
-        raise StoreError("no ops store configured for segments")
-    return engine
+    return stores.engine(request, "segments")
 
 
 def _actor(request: Request, body: dict[str, Any], key: str) -> str:
