@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.kequn-installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench lint setup clean lock
+.PHONY: demo serve-demo test bench lint setup clean lock
 
 setup: $(STAMP)
 
@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	$(BIN)/kequn demo
+
+# the console on the demo bank (demo mode: demo users and a demo secret are allowed)
+serve-demo: $(STAMP)
+	KEQUN_DEMO=1 $(BIN)/kequn serve
 
 test: $(STAMP)
 	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)

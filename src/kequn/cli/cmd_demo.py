@@ -47,7 +47,8 @@ def demo(
         lines.append("演示用户 demo users (username / password / role / branch):")
         lines += [f"  {u['username']:<24} {u['password']:<20} {u['role']:<22} {u['branch'] or '全行 bank-wide'}"
                   for u in users]
-    lines.append("Next: `kequn serve` and open http://127.0.0.1:8000 — or `kequn --help`.")
+    lines.append("Next: `KEQUN_DEMO=1 .venv/bin/kequn serve` (or `make serve-demo`) and open http://127.0.0.1:8000"
+                 " — or `kequn --help`. Outside demo mode `kequn serve` needs KEQUN_SECRET_KEY.")
     out.result(doc, human="\n".join(lines))
     if serve:
         from kequn.cli.cmd_serve import serve as serve_cmd
