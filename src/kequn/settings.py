@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     quiet_hours_start: str = Field("21:00", description="No marketing contact from this local time …")
     quiet_hours_end: str = Field("08:00", description="… until this local time.")
     threads: int = Field(0, ge=0, description="Worker threads for the warehouse engine (0 = all cores).")
+    warehouse_memory_limit: str = Field(
+        "", description="DuckDB memory limit, e.g. 8GB (empty = DuckDB's default, 80% of RAM); beyond it DuckDB "
+        "spills to warehouse_temp_dir.")
+    warehouse_temp_dir: str = Field(
+        "", description="Folder where DuckDB spills (empty = DuckDB's default, <warehouse file>.tmp).")
     opstore_durability: Literal["full", "normal"] = Field(
         "full",
         description="full: every ops-store commit is flushed to disk before it returns (SQLite synchronous=FULL, "

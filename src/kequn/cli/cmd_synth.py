@@ -22,6 +22,9 @@ def synth(
     seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives identical files.")] = 42,
     end: Annotated[str, typer.Option("--end", help="Last day of the window (a month end, YYYY-MM-DD).")] = "2026-10-31",
     fmt: Annotated[str, typer.Option("--format", help="parquet (default) or csv.")] = "parquet",
+    shard: Annotated[int, typer.Option("--shard", help="Write only slice K (0-based) of the bank (with --shards).")] = 0,
+    shards: Annotated[int, typer.Option("--shards", help="Split the bank of --customers into N disjoint slices; "
+                                                         "every slice loads into the same warehouse.")] = 1,
 ) -> None:
     from kequn.cli.main import console
     from kequn.errors import ValidationError
@@ -32,11 +35,13 @@ def synth(
         end_date = dt.date.fromisoformat(end)
     except ValueError:
         raise ValidationError(f"--end {end!r} is not a date (YYYY-MM-DD)") from None
-    params = SynthParams(customers=customers, months=months, seed=seed, end=end_date, fmt=fmt)
+    params = SynthParams(customers=customers, months=months, seed=seed, end=end_date, fmt=fmt, shard=shard, shards=shards)
     manifest = generate(out_dir, params, progress=out.info)
     counts = manifest["row_counts"]
     human = (f"模拟银行 written to {out_dir}: {counts['customer']:,} customers, {counts['transaction']:,} transactions, "
              f"{counts['event']:,} events, {len(counts)} tables in {manifest['elapsed_seconds']}s "
              f"(truth in {out_dir / 'truth'}, manifest.json)")
-    out.result({"out": str(out_dir), "seed": seed, "row_counts": counts,
+    if shards > 1:
+        human += f" — shard {shard} of {shards} (customers from C{manifest['shard']['first_customer']:09d})"
+    out.result({"out": str(out_dir), "seed": seed, "row_counts": counts, "shard": manifest.get("shard"),
                 "elapsed_seconds": manifest["elapsed_seconds"]}, human=human)

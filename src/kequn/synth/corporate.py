@@ -9,6 +9,7 @@ from kequn.domain.datamodel import CHANNELS_TXN, TXN_TYPES
 from kequn.synth.calendar import US_PER_DAY, Month
 from kequn.synth.dynamics import MonthPlan
 from kequn.synth.population import Customers, Enterprises
+from kequn.synth.tables import corp_acct_ids
 from kequn.synth.writer import dates, decimal_from_cents, ids, timestamps
 
 CP_RECEIPT, CP_PAYROLL, CP_SUPPLIER = "货款回笼", "代发工资", "供应商货款"
@@ -56,11 +57,11 @@ class CorporateBook:
         self.bal = np.where(active, start + total, start)
         types = np.array([TXN_TYPES.index("transfer_in"), TXN_TYPES.index("transfer_out"), TXN_TYPES.index("transfer_out")])
         chans = np.array([CHANNELS_TXN.index("online"), CHANNELS_TXN.index("online"), CHANNELS_TXN.index("batch")])
-        txn = {"txn_id": ids("T", start_id + np.arange(len(ent)) + 1, 12), "account_id": ids("AE", ent + 1, 8),
+        txn = {"txn_id": ids("T", start_id + np.arange(len(ent)) + 1, 12), "account_id": corp_acct_ids(ent),
                "ts": timestamps((m.first_day + day) * US_PER_DAY + sec * 1_000_000), "amount": decimal_from_cents(cents),
                "channel": np.array(CHANNELS_TXN)[chans[kind]], "txn_type": np.array(TXN_TYPES)[types[kind]],
                "counterparty": np.array([CP_RECEIPT, CP_SUPPLIER, CP_PAYROLL])[kind]}
         a = np.flatnonzero(active)
-        bal = {"account_id": ids("AE", a + 1, 8), "month_end": dates(np.full(len(a), m.last_day)),
+        bal = {"account_id": corp_acct_ids(a), "month_end": dates(np.full(len(a), m.last_day)),
                "balance": decimal_from_cents(self.bal[a]), "avg_daily_balance": decimal_from_cents(np.round(adb[a]).astype(np.int64))}
         return txn, bal

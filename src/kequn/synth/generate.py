@@ -23,7 +23,15 @@ from kequn.synth.events import EventCatalogue, month_events
 from kequn.synth.flows import MonthFlows
 from kequn.synth.links import consents, gov_month, payroll_month, relationships
 from kequn.synth.merchants import merchant_month
-from kequn.synth.population import make_branches, make_customers, make_enterprises, make_merchants, make_staff
+from kequn.synth.population import (
+    enterprise_count,
+    make_branches,
+    make_customers,
+    make_enterprises,
+    make_merchants,
+    make_staff,
+    merchant_count,
+)
 from kequn.synth.state import Seeds, initial_accounts, merchant_state
 from kequn.synth.truth import TruthWriter, campaign_history
 from kequn.synth.writer import (
@@ -49,11 +57,25 @@ class SynthParams:
     seed: int = 42
     end: dt.date = DEFAULT_END
     fmt: str = "parquet"
+    #: this folder holds slice ``shard`` (0-based) of a bank of ``customers`` split into ``shards`` pieces
+    shard: int = 0
+    shards: int = 1
+
+    def shard_sizes(self) -> list[int]:
+        """Customers of each shard (the first ``customers % shards`` shards hold one more)."""
+        q, r = divmod(self.customers, self.shards)
+        return [q + (1 if k < r else 0) for k in range(self.shards)]
 
     def check(self, today: dt.date | None = None) -> None:
         problems = []
         if not 50 <= self.customers <= 20_000_000:
             problems.append({"parameter": "customers", "message": "must be between 50 and 20,000,000"})
+        if not 1 <= self.shards <= 1000:
+            problems.append({"parameter": "shards", "message": "must be between 1 and 1,000"})
+        elif not 0 <= self.shard < self.shards:
+            problems.append({"parameter": "shard", "message": f"must be between 0 and shards - 1 ({self.shards - 1})"})
+        elif self.shards > 1 and self.customers // self.shards < 50:
+            problems.append({"parameter": "shards", "message": "every shard needs at least 50 customers"})
         if not 1 <= self.months <= 120:
             problems.append({"parameter": "months", "message": "must be between 1 and 120"})
         if not is_month_end(self.end):
@@ -75,14 +97,30 @@ def generate(out: Path, params: SynthParams, progress: Any = None) -> dict:
     out = Path(out)
     (out / "truth").mkdir(parents=True, exist_ok=True)
     _clear_previous(out)
+    space = _id_space(params)
+    with T.id_space(space):
+        return _generate(out, params, space, t0, say)
+
+
+def _id_space(params: SynthParams) -> T.IdSpace:
+    """Global offsets of the shard's parties: the sizes of the shards before it (0 for an unsharded bank)."""
+    before = params.shard_sizes()[:params.shard]
+    return T.IdSpace(customer=sum(before), enterprise=sum(enterprise_count(n) for n in before),
+                     merchant=sum(merchant_count(n) for n in before), shard=params.shard, shards=params.shards)
+
+
+def _generate(out: Path, params: SynthParams, space: T.IdSpace, t0: float, say: Any) -> dict:
+    sharded = params.shards > 1
     months = window(params.end, params.months)
     ws, end_day = months[0].first_day, day_number(params.end)
-    seeds = Seeds(params.seed)
-    br = make_branches(seeds("branches"), params.customers)
-    st = make_staff(seeds("staff"), br, params.customers, end_day)
-    cu = make_customers(seeds("customers"), params.customers, br, st, ws, end_day)
-    en = make_enterprises(seeds("enterprises"), cu, br, ws)
-    me = make_merchants(seeds("merchants"), cu, en, ws, end_day)
+    bank_seeds = Seeds(params.seed)  # the reference tables (branches, staff) are the whole bank's
+    seeds = Seeds(params.seed, (params.shards, params.shard)) if sharded else bank_seeds
+    n_cust = params.shard_sizes()[params.shard]
+    br = make_branches(bank_seeds("branches"), params.customers)
+    st = make_staff(bank_seeds("staff"), br, params.customers, end_day)
+    cu = make_customers(seeds("customers"), n_cust, br, st, ws, end_day)
+    en = make_enterprises(seeds("enterprises"), cu, br, ws, space.enterprise if sharded else None)
+    me = make_merchants(seeds("merchants"), cu, en, ws, end_day, space.merchant)
     acc = initial_accounts(seeds("accounts"), cu, ws)
     dyn = CustomerDynamics(cu, en, acc, seeds)
     mst = merchant_state(me, ws)
@@ -95,7 +133,7 @@ def generate(out: Path, params: SynthParams, progress: Any = None) -> dict:
     sinks = {name: TableSink(out, name, params.fmt, background=bg) for name in STREAMED}
     truth = TruthWriter(out / "truth")
     cp_dict = np.concatenate([V.COUNTERPARTIES, en.names, me.names])
-    counters = {"txn": 0, "event": 0, "session": 0, "gov": 0}
+    counters = {"txn": space.start(12), "event": space.start(12), "session": space.start(11), "gov": space.start(11)}
     for m in months:
         plan = dyn.step(m)
         acq, mtruth = merchant_month(seeds("merchant-month", m.index), me, mst, m)
@@ -149,7 +187,19 @@ def generate(out: Path, params: SynthParams, progress: Any = None) -> dict:
         counts[name] = sink.rows
     truth.merchants(me, mst)
     truth.close()
+    _check_blocks(space, counters, counts)
     return _manifest(out, params, counts, months, time.perf_counter() - t0)
+
+
+def _check_blocks(space: T.IdSpace, counters: dict, counts: dict) -> None:
+    """A shard's running numbers must stay inside its block, or ids would collide with the next shard's."""
+    used = {"txn": (counters["txn"] - space.start(12), 12), "event": (counters["event"] - space.start(12), 12),
+            "session": (counters["session"] - space.start(11), 11), "gov": (counters["gov"] - space.start(11), 11),
+            "consent": (counts["consent"], 10), "contact_history": (counts["contact_history"], 10)}
+    over = [f"{k} ({n:,} > {space.block(w) - 1:,})" for k, (n, w) in used.items() if n >= space.block(w)]
+    if over:
+        raise ValidationError(f"shard {space.shard} of {space.shards} has too many rows for its id block: "
+                              + ", ".join(over) + "; use fewer shards")
 
 
 def _clear_previous(out: Path) -> None:
@@ -210,13 +260,20 @@ def _manifest(out: Path, params: SynthParams, counts: dict, months: list, second
         raise RuntimeError(f"tables not generated: {sorted(missing)}")
     manifest = {
         "generator": "kequn.synth", "seed": params.seed,
-        "parameters": {**{k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in asdict(params).items()}},
+        "parameters": {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in asdict(params).items()
+                       if params.shards > 1 or k not in ("shard", "shards")},
         "window": {"first_month": months[0].label, "last_month": months[-1].label,
                    "start": months[0].month_end.replace(day=1).isoformat(), "end": params.end.isoformat()},
         "row_counts": dict(sorted(counts.items())),
         "files": {str(p.relative_to(out)): file_hash(p) for p in files},
         "openable_products": list(OPENABLE),
     }
+    if params.shards > 1:
+        sp = _id_space(params)
+        manifest["shard"] = {"index": params.shard, "of": params.shards, "customers": params.shard_sizes()[params.shard],
+                             "first_customer": sp.customer + 1, "first_enterprise": sp.enterprise + 1,
+                             "first_merchant": sp.merchant + 1,
+                             "reference_tables": ["branch", "staff", "product", "programme", "touchpoint"]}
     (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     manifest["elapsed_seconds"] = round(seconds, 1)
     return manifest

@@ -13,7 +13,7 @@ from kequn.synth.calendar import US_PER_DAY, Month, day_number
 from kequn.synth.dynamics import MonthPlan
 from kequn.synth.population import EMPLOYED, Customers, Enterprises, Merchants
 from kequn.synth.state import Accounts, Phase
-from kequn.synth.tables import acct_ids, cust_ids, ent_ids, merch_ids
+from kequn.synth.tables import acct_ids, cust_ids, ent_ids, merch_ids, space
 from kequn.synth.writer import dates, decimal_from_cents, ids, timestamps
 
 PIPL_DAY = day_number(dt.date(2021, 11, 1))  # PIPL in force: consents re-collected from then on
@@ -66,7 +66,7 @@ def consents(rng: np.random.Generator, cu: Customers, window_start: int, end_day
     c = {k: np.concatenate(v) for k, v in cols.items()}
     assert set(c["channel"]) <= set(CONSENT_CHANNELS)
     ts = c["day"] * US_PER_DAY + (8 * 3600 + rng.integers(0, 13 * 3600, len(c["day"]))) * 1_000_000
-    out = {"consent_id": ids("K", np.arange(len(ts)) + 1, 10), "customer_id": cust_ids(c["cust"]),
+    out = {"consent_id": ids("K", space().start(10) + np.arange(len(ts)) + 1, 10), "customer_id": cust_ids(c["cust"]),
            "purpose": c["purpose"], "channel": c["channel"], "status": c["status"], "effective_at": timestamps(ts),
            "source": c["source"]}
     return out, ConsentState(granted, withdrawn)
@@ -76,7 +76,8 @@ def payroll_month(plan: MonthPlan, cu: Customers, en: Enterprises) -> tuple[dict
     m = plan.month
     c = np.flatnonzero(plan.salary > 0)
     e = cu.employer[c]
-    batch = ids(f"PB{m.year:04d}{m.month:02d}", e + 1, 8)
+    eo = space().enterprise
+    batch = ids(f"PB{m.year:04d}{m.month:02d}", e + 1 + eo, 8)
     head = np.bincount(e, minlength=en.n)
     total = np.bincount(e, weights=plan.salary[c], minlength=en.n).astype(np.int64)
     pay = np.full(en.n, -1)
@@ -84,7 +85,7 @@ def payroll_month(plan: MonthPlan, cu: Customers, en: Enterprises) -> tuple[dict
     has = np.flatnonzero(head > 0)
     items = {"batch_id": batch, "customer_id": cust_ids(c), "account_id": acct_ids(c, 0),
              "amount": decimal_from_cents(plan.salary[c])}
-    batches = {"batch_id": ids(f"PB{m.year:04d}{m.month:02d}", has + 1, 8), "enterprise_id": ent_ids(has),
+    batches = {"batch_id": ids(f"PB{m.year:04d}{m.month:02d}", has + 1 + eo, 8), "enterprise_id": ent_ids(has),
                "pay_date": dates(pay[has]), "headcount": head[has], "total_amount": decimal_from_cents(total[has])}
     return batches, items
 

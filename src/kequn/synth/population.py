@@ -196,8 +196,18 @@ class Enterprises:
     headcount: np.ndarray  # employees paid through the bank
 
 
-def make_enterprises(rng: np.random.Generator, cu: Customers, br: Branches, window_start: int) -> Enterprises:
-    n = max(20, cu.n // 60)
+def enterprise_count(n_customers: int) -> int:
+    return max(20, n_customers // 60)
+
+
+def merchant_count(n_customers: int) -> int:
+    return max(30, n_customers // 40)
+
+
+def make_enterprises(rng: np.random.Generator, cu: Customers, br: Branches, window_start: int,
+                     first: int | None = None) -> Enterprises:
+    """``first``: global number of the first enterprise of a shard (names then always carry the number)."""
+    n = enterprise_count(cu.n)
     weight = rng.pareto(1.1, n) + 0.2
     employed = EMPLOYED[cu.occupation] & (cu.age < 63)
     payroll = employed & (rng.random(cu.n) < 0.55)
@@ -213,7 +223,10 @@ def make_enterprises(rng: np.random.Generator, cu: Customers, br: Branches, wind
     onboard = np.maximum(window_start - rng.integers(30, 12 * 365, n), br.opened[branch])
     names = np.char.add(np.char.add(np.array(["湖南"] * n), rng.choice(V.ENT_WORDS, n)),
                         np.char.add(rng.choice(V.ENT_WORDS, n), rng.choice(V.ENT_SUFFIX, n)))
-    names = np.char.add(names, np.array([f"({i + 1})" for i in range(n)])) if n > 2000 else _dedupe(names)
+    if n > 2000 or first is not None:
+        names = np.char.add(names, np.array([f"({i + 1 + (first or 0)})" for i in range(n)]))
+    else:
+        names = _dedupe(names)
     area6 = V.CITY_AREA[city].astype(np.int64) * 100 + 2
     return Enterprises(n, names, V.usccs(rng, area6), rng.choice(len(V.INDUSTRIES), n, p=V.INDUSTRY_P), size,
                        city, branch, onboard, legal, rng.choice(np.array([5, 10, 15, 20, 25, 28]), n), head)
@@ -246,8 +259,8 @@ class Merchants:
 
 
 def make_merchants(rng: np.random.Generator, cu: Customers, en: Enterprises, window_start: int,
-                   end_day: int) -> Merchants:
-    n = max(30, cu.n // 40)
+                   end_day: int, first: int = 0) -> Merchants:
+    n = merchant_count(cu.n)
     mcc = rng.choice(len(V.MCCS), n, p=V.MCC_P)
     individual = rng.random(n) < 0.65
     self_emp = np.flatnonzero(cu.occupation == 2)
@@ -265,7 +278,7 @@ def make_merchants(rng: np.random.Generator, cu: Customers, en: Enterprises, win
     onboard = np.where(ent >= 0, np.maximum(onboard, en.onboard[np.maximum(ent, 0)]), onboard)  # not before its owner
     base = np.exp(rng.normal(np.log(25), 0.9, n)) * np.where(individual, 1.0, 3.0)
     names = np.char.add(np.char.add(rng.choice(V.MERCHANT_WORDS, n), V.MCC_NAMES[mcc]),
-                        np.array([f"{i + 1:05d}店" for i in range(n)]))
+                        np.array([f"{i + 1 + first:05d}店" for i in range(n)]))
     return Merchants(n, names, mcc, owner, ent, branch, np.minimum(terminals, 10000), onboard.astype(np.int64),
                      base, V.MCC_TICKET[mcc] * np.exp(rng.normal(0, 0.3, n)), rng.beta(1, 60, n),
                      rng.normal(0, 0.5, n) - np.log1p(terminals) * 0.3)

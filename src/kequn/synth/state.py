@@ -25,13 +25,18 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 class Seeds:
-    """Independent, reproducible generators per (purpose, month, chunk)."""
+    """Independent, reproducible generators per (purpose, month, chunk). ``stream`` (e.g. ``(shards, shard)``
+    of a sharded bank) gives every stream its own spawn key; the default ``()`` is the unsharded bank."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, stream: tuple[int, ...] = ()) -> None:
         self.seed = int(seed)
+        self.stream = tuple(int(k) for k in stream)
 
     def __call__(self, tag: str, *keys: int) -> np.random.Generator:
-        return np.random.default_rng(np.random.SeedSequence([self.seed, zlib.crc32(tag.encode()), *map(int, keys)]))
+        return self.raw(zlib.crc32(tag.encode()), *keys)
+
+    def raw(self, *keys: int) -> np.random.Generator:
+        return np.random.default_rng(np.random.SeedSequence([self.seed, *map(int, keys)], spawn_key=self.stream))
 
 
 @dataclass

@@ -1,10 +1,18 @@
 """Static canonical tables built once from the final state: organisation, parties, products, accounts,
 loans, cards, holdings, touchpoints, consent and relationships. Ids: customer C#########, account
-A<slot>#########, enterprise N########, merchant M########, staff S######, branch B####."""
+A<slot>#########, enterprise N########, merchant M########, staff S######, branch B####.
+
+A shard of a bank (``SynthParams(shard=k, shards=n)``) numbers its parties from the global offsets held
+in the current :class:`IdSpace` (set by ``generate`` with :func:`id_space`), so the shards' ids are
+disjoint; the unsharded bank uses offsets 0 (the ids it always had)."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,20 +27,68 @@ from kequn.synth.writer import dates, decimal_from_cents, ids
 PIDS = np.array([p[0] for p in PRODUCTS])
 
 
+@dataclass(frozen=True)
+class IdSpace:
+    """Where a shard's numbers start: parties at global offsets (customer / enterprise / merchant index of
+    the shard's first one), running numbers (transactions, events, …) in the shard's block of the id width."""
+
+    customer: int = 0
+    enterprise: int = 0
+    merchant: int = 0
+    shard: int = 0
+    shards: int = 1
+
+    def block(self, width: int) -> int:
+        """Size of each shard's block of running numbers for ids of ``width`` digits."""
+        return 10**width // self.shards
+
+    def start(self, width: int) -> int:
+        """First running number (exclusive) of this shard for ids of ``width`` digits (0 when unsharded)."""
+        return self.shard * self.block(width)
+
+
+_UNSHARDED = IdSpace()
+_SPACE: contextvars.ContextVar[IdSpace | None] = contextvars.ContextVar("kequn_synth_id_space", default=None)
+
+
+@contextlib.contextmanager
+def id_space(space: IdSpace) -> Iterator[IdSpace]:
+    token = _SPACE.set(space)
+    try:
+        yield space
+    finally:
+        _SPACE.reset(token)
+
+
+def space() -> IdSpace:
+    """The id space of the bank (or shard) being generated."""
+    return _SPACE.get() or _UNSHARDED
+
+
 def cust_ids(i: np.ndarray) -> Any:
-    return ids("C", np.asarray(i) + 1, 9)
+    return ids("C", np.asarray(i) + 1 + space().customer, 9)
 
 
 def acct_ids(i: np.ndarray, slot: np.ndarray | int) -> Any:
-    return ids("A", np.asarray(slot) * 10**9 + np.asarray(i) + 1, 10)
+    return ids("A", np.asarray(slot) * 10**9 + np.asarray(i) + 1 + space().customer, 10)
+
+
+def corp_acct_ids(e: np.ndarray) -> Any:
+    """Settlement account of an enterprise."""
+    return ids("AE", np.asarray(e) + 1 + space().enterprise, 8)
 
 
 def ent_ids(i: np.ndarray) -> Any:
-    return ids("N", np.asarray(i) + 1, 8)
+    return ids("N", np.asarray(i) + 1 + space().enterprise, 8)
 
 
 def merch_ids(i: np.ndarray) -> Any:
-    return ids("M", np.asarray(i) + 1, 8)
+    return ids("M", np.asarray(i) + 1 + space().merchant, 8)
+
+
+def slot_ids(prefix: str, slot: np.ndarray, c: np.ndarray) -> Any:
+    """Loan / card / holding ids: prefix + slot digit + global customer number."""
+    return ids(prefix, np.asarray(slot) * 10**9 + np.asarray(c) + 1 + space().customer, 10)
 
 
 def branch_table(br: Branches) -> dict:
@@ -106,7 +162,7 @@ def account_tables(cu: Customers, br: Branches, acc: Accounts, en: Enterprises, 
     status = np.where(closed, "closed", np.where((s == DEP) & sleeper[c], "dormant", "active"))
     n_e = en.n
     return {
-        "account_id": _concat(acct_ids(c, s), ids("AE", np.arange(n_e) + 1, 8)),
+        "account_id": _concat(acct_ids(c, s), corp_acct_ids(np.arange(n_e))),
         "customer_id": _concat(cust_ids(c), None, n_e),
         "enterprise_id": _concat(None, ent_ids(np.arange(n_e)), len(c)),
         "product_id": np.r_[PIDS[acc.product[c, s]], np.full(n_e, "P-CORP-01")],
@@ -137,7 +193,7 @@ def loan_table(acc: Accounts, written_off: np.ndarray, end_day: int) -> dict:
     wo = written_off[c, s]
     dpd = acc.dpd[c, s]
     status = np.where(wo, "written_off", np.where(closed, "settled", np.where(dpd > 0, "overdue", "current")))
-    return {"loan_id": ids("L", s * 10**9 + c + 1, 10), "account_id": acct_ids(c, s), "customer_id": cust_ids(c),
+    return {"loan_id": slot_ids("L", s, c), "account_id": acct_ids(c, s), "customer_id": cust_ids(c),
             "product_id": PIDS[acc.product[c, s]], "principal": decimal_from_cents(acc.principal[c, s]),
             "rate": acc.rate[c, s], "term_months": term, "start_date": dates(start),
             "maturity_date": dates(start + np.round(term * 30.44).astype(np.int64)),
@@ -152,8 +208,8 @@ def card_table(rng: np.random.Generator, acc: Accounts, end_day: int) -> dict:
     closed = acc.close_day[c, s] >= 0
     status = np.where(closed, "closed", np.where(credit & (acc.dpd[c, s] >= 90), "blocked", "active"))
     bins = np.where(credit, 625_899, 621_799)
-    return {"card_id": ids("K", s * 10**9 + c + 1, 10), "account_id": acct_ids(c, s), "customer_id": cust_ids(c),
-            "card_type": np.where(credit, "credit", "debit"), "card_number": V.luhn_cards(bins, c * 10 + s),
+    return {"card_id": slot_ids("K", s, c), "account_id": acct_ids(c, s), "customer_id": cust_ids(c),
+            "card_type": np.where(credit, "credit", "debit"), "card_number": V.luhn_cards(bins, (c + space().customer) * 10 + s),
             "credit_limit": decimal_from_cents(acc.limit[c, s], credit), "issued_on": dates(issued), "status": status}
 
 
@@ -161,7 +217,7 @@ def holding_table(acc: Accounts, ph: Phase) -> dict:
     c, j = np.nonzero(acc.h_has)
     churn = ph.churn_day[c]
     end = np.where(churn >= 0, np.maximum(churn, acc.h_start[c, j]), -1)
-    return {"holding_id": ids("H", j * 10**9 + c + 1, 10), "customer_id": cust_ids(c), "product_id": PIDS[acc.h_product[c, j]],
+    return {"holding_id": slot_ids("H", j, c), "customer_id": cust_ids(c), "product_id": PIDS[acc.h_product[c, j]],
             "start_date": dates(acc.h_start[c, j]), "end_date": dates(end, end >= 0),
             "amount": decimal_from_cents(acc.h_amount[c, j])}
 

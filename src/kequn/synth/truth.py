@@ -23,7 +23,7 @@ from kequn.synth.links import ConsentState
 from kequn.synth.population import Customers, Merchants
 from kequn.synth.response import ResponseSimulator, reward_effects
 from kequn.synth.state import Accounts, MerchantState, sigmoid
-from kequn.synth.tables import cust_ids, merch_ids
+from kequn.synth.tables import cust_ids, merch_ids, space
 from kequn.synth.writer import dates, ids, timestamps, write_arrow
 
 
@@ -74,7 +74,7 @@ class TruthWriter:
         import pyarrow as pa
 
         ph = dyn.phase
-        rng = np.random.default_rng(np.random.SeedSequence([dyn.seeds.seed, 7_777]))
+        rng = dyn.seeds.raw(7_777)
         tau = reward_effects(cu.age, cu.new_citizen, cu.income, cu.spend_rate, cu.app_user, cu.has_car,
                              cu.occupation == 6, cu.responsiveness, rng.normal(0, 0.01, (cu.n, len(REWARD_TYPES))))
         base = np.clip(0.01 + 0.05 * cu.responsiveness + 0.02 * cu.engagement, 0, 1)
@@ -146,7 +146,7 @@ def campaign_history(rng: np.random.Generator, truth_dir: Path, truth_customers:
             "campaign_code": f"LEGACY-{m.year:04d}{m.month:02d}-{reward.upper()}"}))
     df = pd.concat(frames, ignore_index=True)
     df["customer_id"] = cust_ids(df["customer_idx"].to_numpy()).to_numpy(zero_copy_only=False)
-    df["contact_id"] = ids("CH", np.arange(len(df)) + 1, 10).to_numpy(zero_copy_only=False)
+    df["contact_id"] = ids("CH", space().start(10) + np.arange(len(df)) + 1, 10).to_numpy(zero_copy_only=False)
     df["date"] = pd.to_datetime(df["day"].to_numpy().astype("datetime64[D]"))
     res = sim.respond(df)
     exp = sim.expected(df)

@@ -70,7 +70,7 @@ def connect(url: str, *, threads: int = 0, read_only: bool = False) -> Warehouse
                 path = path[1:] if url.startswith("duckdb:///") else path
             if path not in ("", ":memory:"):
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            kwargs: dict[str, Any] = {"read_only": read_only}
+            kwargs: dict[str, Any] = {"read_only": read_only, **_duckdb_limits()}
             if threads:
                 kwargs["threads"] = threads
             con = ibis.duckdb.connect(path or ":memory:", **kwargs)
@@ -86,6 +86,20 @@ def connect(url: str, *, threads: int = 0, read_only: bool = False) -> Warehouse
     except Exception as exc:
         raise StoreError(f"cannot open warehouse {url!r}: {exc}") from None
     return Warehouse(con=con, kind=kind, url=url)
+
+
+def _duckdb_limits() -> dict[str, str]:
+    """DuckDB config from the settings warehouse_memory_limit / warehouse_temp_dir (when set)."""
+    from kequn.settings import get_settings
+
+    s = get_settings()
+    out = {}
+    if s.warehouse_memory_limit:
+        out["memory_limit"] = s.warehouse_memory_limit
+    if s.warehouse_temp_dir:
+        Path(s.warehouse_temp_dir).mkdir(parents=True, exist_ok=True)
+        out["temp_directory"] = s.warehouse_temp_dir
+    return out
 
 
 def open_default(read_only: bool = False) -> Warehouse:
