@@ -102,8 +102,17 @@ def build(wh: Any, seed: int = 11, n_customers: int = 120) -> dict[str, Any]:
     _insert(wh, "gov_data", [{"record_id": f"G{i}", "customer_id": c["customer_id"], "source": "medical_insurance",
                               "period_month": dt.date(2026, 5, 1), "received_on": dt.date(2026, 6, 2)}
                              for i, c in enumerate(custs[:20])])
+    # gov_data consent: granted by the first 20, withdrawn by three of them on 06-10 (after PREV, before AS_OF)
+    _insert(wh, "consent", [{"consent_id": f"K{i}", "customer_id": c["customer_id"], "purpose": "gov_data",
+                             "channel": "any", "status": "granted", "effective_at": dt.datetime(2026, 1, 5, 9),
+                             "source": "app"} for i, c in enumerate(custs[:20])]
+            + [{"consent_id": f"KW{i}", "customer_id": c["customer_id"], "purpose": "gov_data", "channel": "any",
+                "status": "withdrawn", "effective_at": dt.datetime(2026, 6, 10, 9), "source": "app"}
+               for i, c in enumerate(custs[17:20])])
+    # what the tag medical_insurance_flag is on each day (records received 06-02; consent as above)
+    medical = {PREV: set(), AS_OF: {c["customer_id"] for c in custs[:17]}}
     for day in (PREV, AS_OF):
-        write_profile(wh, custs, employer, rng, day)
+        write_profile(wh, custs, employer, rng, day, medical[day])
     _insert(wh, "merchant", [{"merchant_id": f"M{i}", "name": f"商户{i}", "mcc": "5812", "branch_id": "B1",
                               "owner_customer_id": custs[i]["customer_id"] if i < 3 else None,
                               "enterprise_id": "E0" if i >= 3 else None, "onboarded_on": dt.date(2024, 1, 1),
@@ -118,7 +127,7 @@ TIERS = ("mass", "gold", "wealth", "private")
 
 
 def write_profile(wh: Any, custs: list[dict[str, Any]], employer: dict[str, str], rng: random.Random,
-                  as_of: dt.date) -> None:
+                  as_of: dt.date, medical: set[str] = frozenset()) -> None:
     import ibis
     import pyarrow as pa
 
@@ -131,7 +140,8 @@ def write_profile(wh: Any, custs: list[dict[str, Any]], employer: dict[str, str]
              "new_citizen_flag": bool(c["is_new_citizen"]),
              "credit_card_holder": rng.random() < 0.4, "loan_holder": rng.random() < 0.3,
              "active_days_30d": rng.randint(0, 20), "days_since_last_txn": rng.randint(0, 200),
-             "card_spend_90d": float(rng.choice([0, 0, 500, 3000])), "overdue_flag": rng.random() < 0.1}
+             "card_spend_90d": float(rng.choice([0, 0, 500, 3000])), "overdue_flag": rng.random() < 0.1,
+             "medical_insurance_flag": c["customer_id"] in medical}
             for c in custs]
     schema = pa.schema([("as_of", pa.date32()), ("customer_id", pa.string()), ("payroll_flag", pa.bool_()),
                         ("app_active_flag", pa.bool_()), ("products_held", pa.int64()),
@@ -140,7 +150,7 @@ def write_profile(wh: Any, custs: list[dict[str, Any]], employer: dict[str, str]
                         ("new_citizen_flag", pa.bool_()), ("credit_card_holder", pa.bool_()),
                         ("loan_holder", pa.bool_()), ("active_days_30d", pa.int64()),
                         ("days_since_last_txn", pa.int64()), ("card_spend_90d", pa.float64()),
-                        ("overdue_flag", pa.bool_())])
+                        ("overdue_flag", pa.bool_()), ("medical_insurance_flag", pa.bool_())])
     t = ibis.memtable(pa.Table.from_pylist(rows, schema=schema))
     if not wh.has_table("tag_snapshot_customer"):
         wh.con.create_table("tag_snapshot_customer", t)
@@ -183,14 +193,35 @@ def test_standard_group_sizes_equal_hand_written_sql(bank: Any) -> None:
         "card_loan_cross": f"SELECT customer_id FROM {SNAP} WHERE credit_card_holder AND loan_holder",
         "new_citizens": f"SELECT customer_id FROM {SNAP} WHERE new_citizen_flag",
         "sme": "SELECT enterprise_id FROM enterprise WHERE size IN ('micro','small','medium')",
-        "medical_insurance": "SELECT DISTINCT customer_id FROM gov_data WHERE source = 'medical_insurance' "
-                             f"AND received_on <= DATE '{AS_OF}' AND received_on > DATE '{AS_OF}' - INTERVAL 365 DAY",
+        "medical_insurance": f"SELECT customer_id FROM {SNAP} WHERE medical_insurance_flag",
     }
     for seg_id, sql in cases.items():
         expected = _sql_ids(wh, sql)
         assert 0 < len(expected), seg_id
         assert _ids(service.evaluate(wh, std[seg_id], AS_OF)) == expected, seg_id
         assert service.size(wh, std[seg_id], AS_OF) == len(expected)
+
+
+def test_medical_insurance_tag_equals_sql_over_consented_gov_data(bank: Any) -> None:
+    """The tag the 医保客群 segment reads, computed by the tag engine on this bank, equals hand-written SQL
+    over gov_data and consent — and the snapshot written by build() agrees with it."""
+    from kequn.tags.build import profile_expr
+    from kequn.tags.model import Tables
+
+    wh, _ = bank
+    got = {r["customer_id"] for r in profile_expr("customer", Tables(wh), AS_OF, ["medical_insurance_flag"])
+           .to_pyarrow().to_pylist() if r["medical_insurance_flag"]}
+    expected = _sql_ids(wh, f"""
+        WITH c AS (SELECT customer_id,
+                     max(effective_at) FILTER (WHERE status = 'granted') AS g,
+                     max(effective_at) FILTER (WHERE status = 'withdrawn') AS w
+                   FROM consent WHERE purpose = 'gov_data' AND effective_at < DATE '{AS_OF}' + INTERVAL 1 DAY
+                   GROUP BY customer_id)
+        SELECT DISTINCT g.customer_id FROM gov_data g JOIN c USING (customer_id)
+        WHERE g.source = 'medical_insurance' AND g.received_on <= DATE '{AS_OF}'
+          AND g.received_on > DATE '{AS_OF}' - INTERVAL 365 DAY AND c.g IS NOT NULL AND (c.w IS NULL OR c.g > c.w)""")
+    assert len(expected) == 17  # 20 with records, 3 withdrew consent
+    assert got == expected == _sql_ids(wh, f"SELECT customer_id FROM {SNAP} WHERE medical_insurance_flag")
 
 
 def test_rule_with_employer_and_band_equals_sql(bank: Any) -> None:

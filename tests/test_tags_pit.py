@@ -56,6 +56,8 @@ def test_snapshot_as_of_d_does_not_change_when_later_data_arrives(wh):
     later = {r["customer_id"]: r for r in snapshot(wh, "customer", dt.date(2024, 7, 31))}
     assert "C6" in later and later["C2"]["credit_card_holder"] is True
     assert later["C3"]["lifecycle_stage"] == "churned"
+    # C2's gov_data consent withdrawn at 07-01 00:00 (K7); C3's medical record received 07-02 (GD7)
+    assert later["C2"]["medical_insurance_flag"] is False and later["C3"]["medical_insurance_flag"] is True
 
 
 def test_recomputing_a_date_is_skipped_unless_forced_and_snapshots_are_kept(wh):

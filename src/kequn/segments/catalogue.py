@@ -67,13 +67,6 @@ def canonical_specs() -> list[TagSpec]:
     return out
 
 
-def extra_specs() -> list[TagSpec]:
-    """Attributes the segment engine derives itself when no tag provides them (e.g. medical insurance)."""
-    from kequn.segments.engine import EXTRA_ATTRIBUTES
-
-    return [TagSpec(attr, ent, kind) for (ent, attr), (kind, _b) in EXTRA_ATTRIBUTES.items()]
-
-
 def schema_specs(wh: Any) -> list[TagSpec]:
     """The columns of the profile tables present in the warehouse, typed from their schema."""
     out = []
@@ -111,4 +104,4 @@ def load(wh: Any | None = None) -> Catalogue:
     """The catalogue the rule checker uses: tag catalogue + profile schemas + canonical attributes."""
     schema = schema_specs(wh) if wh is not None else []
     kinds = {(s.entity, s.id): s.value_type for s in schema}
-    return merge(from_tag_catalog(), schema, canonical_specs(), extra_specs(), column_kinds=kinds)
+    return merge(from_tag_catalog(), schema, canonical_specs(), column_kinds=kinds)

@@ -74,33 +74,6 @@ def entity_table(wh: Any, entity: str, as_of: dt.date | None, wanted: set[str] |
     return prof.left_join(extra, prof[key] == extra[key]).select(prof, *[extra[c] for c in missing])
 
 
-def _medical_insurance(wh: Any, as_of: dt.date | None) -> Any:
-    """Customers with a medical-insurance record received in the 365 days up to the date (consented gov data)."""
-    import ibis
-
-    g = wh.table("gov_data")
-    g = g.filter(g.source == "medical_insurance")
-    if as_of is not None:
-        g = g.filter(g.received_on <= ibis.date(as_of), g.received_on > ibis.date(as_of - dt.timedelta(days=365)))
-    return g.select("customer_id").distinct().mutate(medical_insurance_flag=ibis.literal(True))
-
-
-#: attributes segments derive themselves when the profile lacks them: (entity, id) → (value type, builder)
-EXTRA_ATTRIBUTES: dict[tuple[str, str], tuple[str, Any]] = {
-    ("customer", "medical_insurance_flag"): ("flag", _medical_insurance),
-}
-
-
-def _with_extras(wh: Any, entity: str, base: Any, wanted: set[str], as_of: dt.date | None) -> Any:
-    key = ENTITY_KEYS[entity]
-    for (ent, attr), (_kind, build) in EXTRA_ATTRIBUTES.items():
-        if ent == entity and attr in wanted and attr not in base.columns and wh.has_table("gov_data"):
-            extra = build(wh, as_of).rename(_k=key)
-            j = base.left_join(extra, base[key] == extra._k)
-            base = j.select(*[j[c] for c in base.columns], j[attr].fill_null(False).name(attr))
-    return base
-
-
 def _links(wh: Any, rel: Relation, base: Any, as_of: dt.date | None) -> tuple[Any, str]:
     """A table (source key, target id) for ``rel`` and the name of its target-id column."""
     from kequn.graph import employer_of
@@ -131,7 +104,6 @@ def prepared(wh: Any, entity: str, node: Node, catalogue: Catalogue, as_of: dt.d
         linked = links.left_join(attrs, links[target_col] == attrs[tkey]).select(
             links[key].name("_src"), *[attrs[f"{name}__{t}"] for t in sorted(tag_ids)])
         base = base.left_join(linked, base[key] == linked["_src"]).drop("_src")
-    base = _with_extras(wh, entity, base, own, as_of)
     _require(base, sorted(own), entity, as_of)
     return base
 

@@ -123,6 +123,21 @@ def _scores(t: Tables, a: AsOf) -> ir.Table | None:
     return s.select(key=s.customer_id, score_name=s.score_name, as_of=s.as_of, score=s.score)
 
 
+def _gov_data(t: Tables, a: AsOf) -> ir.Table:
+    """Government records (``gov_data``) received in the 365 days ending on the as-of day, of customers whose
+    ``gov_data`` consent is in force at the end of that day: their latest consent record of that purpose (any
+    channel) on or before the day is a grant (a grant and a withdrawal at the same instant: withdrawn)."""
+    c = t["consent"]
+    c = c.filter(c.purpose == "gov_data", c.effective_at < a.end_ts)
+    last = c.group_by(_c=c.customer_id).aggregate(
+        _g=c.effective_at.max(where=c.status == "granted"), _w=c.effective_at.max(where=c.status == "withdrawn"))
+    ok = last.filter(last._g.notnull() & (last._w.isnull() | (last._g > last._w))).select("_c")
+    g = t["gov_data"]
+    g = g.filter(g.received_on >= a.first_day(365), g.received_on <= a.lit)
+    j = g.join(ok, g.customer_id == ok._c)
+    return j.select(key=j.customer_id, source=j.source, received_on=j.received_on)
+
+
 GROUPS: tuple[Group, ...] = (
     Group("customer_balance", "customer", _balances),
     Group("customer_txn", "customer", _transactions),
@@ -133,6 +148,7 @@ GROUPS: tuple[Group, ...] = (
     Group("customer_payroll", "customer", _payroll),
     Group("customer_merchant", "customer", _merchants_owned),
     Group("customer_score", "customer", _scores),
+    Group("customer_gov", "customer", _gov_data),
 )
 
 
@@ -318,6 +334,8 @@ DEFS: tuple[TagDef, ...] = (
     _der("lifecycle_stage", ("_closed", "tenure_months", "txn_count_90d", "days_since_last_login", "aum_trend_3m"),
          _lifecycle),
     _agg("merchant_owner_flag", "customer_merchant", lambda m, a: m.count() > 0, fill=False),
+    # consented government data
+    _agg("medical_insurance_flag", "customer_gov", lambda g, a: (g.source == "medical_insurance").any(), fill=False),
     # model score slots (NULL until the models write ``model_score``)
     _agg("churn_risk", "customer_score", _score("churn_risk")),
     _agg("potential_score", "customer_score", _score("potential_score")),
