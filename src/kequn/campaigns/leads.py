@@ -142,3 +142,28 @@ def outcomes(engine: Any, campaign_id: str) -> dict[str, int]:
         rows = conn.execute(sa.select(T.lead.c.status, sa.func.count()).where(T.lead.c.campaign_id == campaign_id)
                             .group_by(T.lead.c.status)).all()
     return {r[0]: int(r[1]) for r in rows}
+
+
+def sla(engine: Any, campaign_id: str, today: dt.date, tz: str = "Asia/Shanghai") -> dict[str, int]:
+    """The campaign's leads against their SLA: total, contacted within the SLA (first contact on or before
+    ``due_on``, bank local day), contacted late, still new and overdue (``due_on`` < today), still new in time,
+    closed (lost) without a recorded contact."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(tz)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(T.lead.c.status, T.lead.c.due_on, T.lead.c.contacted_at)
+                            .where(T.lead.c.campaign_id == campaign_id)).all()
+    out = {"total": len(rows), "contacted_in_sla": 0, "contacted_late": 0, "overdue": 0, "open_in_sla": 0,
+           "closed_uncontacted": 0}
+    for status, due_on, contacted_at in rows:
+        due = due_on if isinstance(due_on, dt.date) or due_on is None else dt.date.fromisoformat(str(due_on))
+        if contacted_at is not None:
+            t = dt.datetime.fromisoformat(contacted_at) if isinstance(contacted_at, str) else contacted_at
+            day = (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).astimezone(zone).date()
+            out["contacted_in_sla" if due is None or day <= due else "contacted_late"] += 1
+        elif status == "new":
+            out["overdue" if due is not None and due < today else "open_in_sla"] += 1
+        else:
+            out["closed_uncontacted"] += 1
+    return out

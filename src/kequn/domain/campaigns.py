@@ -49,6 +49,16 @@ REASONS: Mapping[str, str] = {
     "quiet_hours": "免打扰时段（顺延）", "frequency_cap": "超出接触频次上限", "arbitration_lost": "同一客户有更优先的活动",
     "holdout": "全行保留组", "control": "对照组", "no_branch_capacity": "网点客户经理无剩余容量",
 }
+#: why an event trigger did not fire for a customer (``trigger_fire.outcome``; the audience's own filters)
+TRIGGER_REFUSALS: Mapping[str, str] = {
+    "no_score": "无模型评分", "below_score": "评分低于门槛", "above_score": "评分高于上限", "outside_pilot": "不在试点网点",
+}
+#: conversion kinds a campaign can count (both arms, the same way), with their Chinese labels
+CONVERSION_KINDS: Mapping[str, str] = {
+    "product_opened": "开立产品", "reward_redeemed": "权益核销", "aum_up": "资产提升",
+}
+#: account kinds that make up AUM (the console's definition: deposits, time deposits, wealth)
+AUM_KINDS: tuple[str, ...] = ("deposit", "time_deposit", "wealth")
 OPT_OUT_TEXT = "回T退订"
 SMS_SEGMENT_CHARS = 70  # one Chinese SMS segment (UCS-2); longer messages are split into 67-char parts
 SMS_MAX_SEGMENTS = 3
@@ -98,6 +108,9 @@ class Offer(_Strict):
     kind: Literal["reward", "product"]
     code: str = Field(description="reward type (coupon, cashback, …) or product category (wealth, …)")
     name: str = Field(description="name shown to customers, e.g. 加油券")
+    reward_id: str | None = Field(None, description="the catalogue reward given when the offer is redeemed "
+                                                    "(sandbox redemptions post it to the ledger); default: the first "
+                                                    "active catalogue reward of category ``code``")
     reward_fen: int = Field(0, ge=0, description="cost of one redeemed reward, in fen")
     expected_value_fen: int = Field(0, ge=0, description="expected value of one conversion, in fen (arbitration, ROI)")
 
@@ -135,6 +148,32 @@ class EventTrigger(_Strict):
 Schedule = Annotated[OneOff | Recurring | EventTrigger, Field(discriminator="kind")]
 
 
+class ProductOpened(_Strict):
+    """An account of the product category opened in the window (warehouse ``account`` ⋈ ``product``)."""
+
+    kind: Literal["product_opened"] = "product_opened"
+    category: str | None = Field(None, description="product category; default: the offer's code (product offers)")
+
+
+class RewardRedeemed(_Strict):
+    """A redemption (not reversed) in the window in the rewards ledger (ops store ``redemption``)."""
+
+    kind: Literal["reward_redeemed"] = "reward_redeemed"
+    reward_id: str | None = Field(None, description="only this catalogue reward; default: the offer's reward_id")
+    category: str | None = Field(None, description="rewards of this catalogue category; default: the offer's code")
+
+
+class AumUp(_Strict):
+    """AUM at the window's end minus AUM at launch ≥ ``min_increase_fen`` (warehouse ``balance_monthly``:
+    the latest month-end on or before each day; AUM = deposits + time deposits + wealth)."""
+
+    kind: Literal["aum_up"] = "aum_up"
+    min_increase_fen: int = Field(1_000_000, gt=0, description="threshold in fen (default ¥10,000)")
+
+
+Conversion = Annotated[ProductOpened | RewardRedeemed | AumUp, Field(discriminator="kind")]
+
+
 class CampaignSpec(_Strict):
     campaign_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{1,63}$")
     name: str = Field(min_length=1)
@@ -151,6 +190,35 @@ class CampaignSpec(_Strict):
     window_days: int = Field(14, ge=1, le=120, description="conversion window after the send")
     lead_sla_working_days: int = Field(2, ge=1, le=20)
     playbook_id: str | None = None
+    conversions: tuple[Conversion, ...] = Field((), description="what counts as a conversion, the first is the "
+                                                "headline; default: product_opened (product offer) or "
+                                                "reward_redeemed (reward offer)")
+
+    @model_validator(mode="after")
+    def _conversions_ok(self) -> CampaignSpec:
+        kinds = [c.kind for c in self.conversions]
+        if len(set(kinds)) != len(kinds):
+            raise ValueError(f"a conversion kind appears twice: {kinds}")
+        for c in self.conversions:
+            if isinstance(c, ProductOpened) and c.category is None and self.offer.kind != "product":
+                raise ValueError("conversions: product_opened needs a category when the offer is a reward")
+            if (isinstance(c, RewardRedeemed) and c.reward_id is None and c.category is None
+                    and self.offer.kind != "reward"):
+                raise ValueError("conversions: reward_redeemed needs a reward_id or category when the offer is a product")
+        return self
+
+    def conversion_kinds(self) -> tuple[Conversion, ...]:
+        """The conversions to count (the spec's, or the default for its offer), with defaults filled in."""
+        convs = self.conversions or ((ProductOpened(),) if self.offer.kind == "product" else (RewardRedeemed(),))
+        out: list[Conversion] = []
+        for c in convs:
+            if isinstance(c, ProductOpened) and c.category is None:
+                c = ProductOpened(category=self.offer.code)
+            elif isinstance(c, RewardRedeemed) and c.reward_id is None and c.category is None:
+                c = (RewardRedeemed(reward_id=self.offer.reward_id) if self.offer.reward_id
+                     else RewardRedeemed(category=self.offer.code))
+            out.append(c)
+        return tuple(out)
 
     @field_validator("channels")
     @classmethod

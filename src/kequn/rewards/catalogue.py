@@ -143,6 +143,34 @@ def redeem(ledger: Ledger, key: str, customer_id: str, reward_id: str, *, budget
     return ledger.post(key, "redeem", req, actor, body)
 
 
+def grant(ledger: Ledger, key: str, customer_id: str, reward_id: str, *, budget_campaign: str,
+          actor: str = "system") -> PostingResult:
+    """A campaign's reward offer is redeemed: the customer pays no points, one unit of stock is taken and
+    the campaign's money budget pays the reward's cost to ``reward_cost`` — never beyond the budget
+    (``InsufficientBalance``). A ``redemption`` row (points 0) records it like any other redemption.
+    The campaign chose its audience, so the reward's tier and segment rules are not re-checked."""
+    req = {"op": "grant", "customer": customer_id, "reward": reward_id, "budget": budget_campaign}
+
+    def body(conn: Connection, txn: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        r = conn.execute(sa.select(reward).where(reward.c.reward_id == reward_id)).first()
+        if r is None:
+            raise NotFoundError(f"reward {reward_id!r} not found")
+        today = ledger.clock().date()
+        if not r.active or (r.valid_from and today < r.valid_from) or (r.valid_to and today > r.valid_to):
+            raise ConflictError(f"reward {reward_id} is not active on {today}")
+        take_stock(conn, reward_id)
+        entries = []
+        if r.cost_fen:
+            entries.append(ledger._move(conn, txn, ledger.account_id(conn, "campaign", budget_campaign, unit="fen"),
+                                        ledger.account_id(conn, "system", "reward_cost"), int(r.cost_fen)))
+        rid = conn.execute(redemption.insert().values(
+            txn_id=txn, owner_id=customer_id, reward_id=reward_id, points=0, cost_fen=int(r.cost_fen),
+            status="redeemed", created_at=ledger.clock()).returning(redemption.c.id)).scalar_one()
+        return entries, {"redemption_id": int(rid), "reward_id": reward_id, "cost_fen": int(r.cost_fen)}
+
+    return ledger.post(key, "redeem", req, actor, body)
+
+
 def reverse_redemption(ledger: Ledger, key: str, redemption_id: int, *, actor: str = "system",
                        reason: str = "") -> PostingResult:
     """Undo a redemption: every posting of it is mirrored (points back into the very lots they came
