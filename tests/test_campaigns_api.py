@@ -146,3 +146,55 @@ def test_router_declares_a_permission_for_every_route() -> None:
     served = set(routes_of(app))
     assert served == set(ROUTE_PERMISSIONS)
     assert all(p in PERMISSIONS or p == "login" for p in ROUTE_PERMISSIONS.values())
+
+
+def test_trigger_honours_score_filters_and_pilot_branches(client: Any) -> None:
+    """A login by a customer below the score threshold, without a score, or outside the pilot branches sends
+    nothing, and trigger_fire records why; a customer passing every filter is queued."""
+    from kequn.campaigns import tables as T
+    from kequn.segments import service as seg
+    from kequn.segments.definitions import SegmentDef
+
+    c, engine, app = client
+    wh = app.state.campaigns_warehouse
+    con = wh.con.con
+    con.execute("INSERT INTO branch VALUES ('B0100', '一支行', 'branch', NULL, '长沙', NULL), "
+                "('B0101', '一支行营业部', 'sub_branch', 'B0100', '长沙', NULL), "
+                "('B0200', '二支行', 'branch', NULL, '长沙', NULL)")
+    con.execute("INSERT INTO customer (customer_id, name, home_branch_id, onboarded_on, status) VALUES "
+                "('K3', '王五', 'B0101', DATE '2020-01-01', 'active'), ('K4', '赵六', 'B0200', DATE '2020-01-01', 'active'), "
+                "('K5', '钱七', 'B0101', DATE '2020-01-01', 'active')")
+    con.execute("INSERT INTO consent SELECT 'c' || customer_id, customer_id, 'marketing', 'app_push', 'granted', "
+                "TIMESTAMP '2025-01-01 09:00:00', 'app' FROM customer WHERE customer_id IN ('K3', 'K4', 'K5')")
+    con.execute("CREATE TABLE model_score (entity VARCHAR, customer_id VARCHAR, score_name VARCHAR, as_of DATE, "
+                "score DOUBLE, reasons VARCHAR, model VARCHAR)")
+    # K3 scored 0.2 earlier but 0.8 lately (the latest counts); K5 only 0.1; K4 0.9 but in a non-pilot branch
+    con.execute("INSERT INTO model_score VALUES ('customer', 'K3', 'wealth_propensity', DATE '2026-01-01', 0.2, '', 'm'), "
+                "('customer', 'K3', 'wealth_propensity', DATE '2026-06-01', 0.8, '', 'm'), "
+                "('customer', 'K5', 'wealth_propensity', DATE '2026-06-01', 0.1, '', 'm'), "
+                "('customer', 'K4', 'wealth_propensity', DATE '2026-06-01', 0.9, '', 'm')")
+    seg.create(engine, wh, SegmentDef(id="pilot_pop", name_zh="试点客群", name_en="x", static=True), "maker_a",
+               ids=["K1", "K3", "K4", "K5"])
+    seg.approve(engine, "pilot_pop", "checker_b")
+    spec = {"campaign_id": "pilot-login", "name": "试点登录礼",
+            "audience": {"segment_id": "pilot_pop", "branches": ["B0100"],
+                         "scores": [{"score_name": "wealth_propensity", "min": 0.5}]},
+            "offer": {"kind": "reward", "code": "coupon", "name": "消费券"}, "control_share": 0.0, "holdout_share": 0.0,
+            "channels": [{"channel": "app_push", "template": "{offer_name}"}],
+            "schedule": {"kind": "event", "touchpoint_id": "TP-WEB-001", "dormant_days": 0}}
+    assert c.post("/api/campaigns", json={**spec, "maker": "maker_a"}).status_code == 200
+    assert c.post("/api/campaigns/pilot-login/approve", json={"checker": "checker_b"}).status_code == 200
+    assert c.post("/api/campaigns/pilot-login/launch", json={"actor": "maker_a"}).json()["status"] == "live"
+    batch = [{"event_id": f"web-{k}", "customer_id": k, "touchpoint_id": "TP-WEB-001", "ts": _now_local()}
+             for k in ("K1", "K3", "K4", "K5")]
+    assert c.post("/api/events", json=batch).json()["accepted"] == 4
+    app.state.campaigns_triggers.flush(timeout=10)
+    with engine.connect() as conn:
+        fires = dict(conn.execute(sa.select(T.trigger_fire.c.customer_id, T.trigger_fire.c.outcome)
+                                  .where(T.trigger_fire.c.campaign_id == "pilot-login")).all())
+        queued = [r[0] for r in conn.execute(sa.select(T.outbox.c.customer_id)
+                                              .where(T.outbox.c.campaign_id == "pilot-login"))]
+        assigned = {r[0] for r in conn.execute(sa.select(T.assignment.c.customer_id)
+                                               .where(T.assignment.c.campaign_id == "pilot-login"))}
+    assert fires == {"K1": "no_score", "K3": "queued", "K4": "outside_pilot", "K5": "below_score"}
+    assert queued == ["K3"] and assigned == {"K3"}  # the refused are not part of the campaign at all

@@ -64,3 +64,38 @@ def build(wh: Any, engine: Any, spec: CampaignSpec, as_of: dt.date) -> Any:
         j = base.inner_join(s, "customer_id")
         base = j.order_by([ibis.desc(j.score), j.customer_id]).limit(a.uplift_top_k.k).select("customer_id", "branch_id")
     return base
+
+
+def trigger_refusals(wh: Any, spec: CampaignSpec, customers: list[str], as_of: dt.date) -> dict[str, str]:
+    """For an event trigger: the customers among ``customers`` that the audience's pilot branches or score
+    filters exclude, with the reason (``outside_pilot``, ``no_score``, ``below_score``, ``above_score``;
+    the first failing check in that order). The same rules as :func:`build`, for a handful of customers."""
+    a = spec.audience
+    out: dict[str, str] = {}
+    if not customers:
+        return out
+    if a.branches:
+        allowed = set(expand_branches(wh, a.branches))
+        c = wh.table("customer")
+        rows = c.filter(c.customer_id.isin(customers)).select("customer_id", "home_branch_id").to_pyarrow().to_pylist()
+        home = {r["customer_id"]: r["home_branch_id"] for r in rows}
+        out.update({cust: "outside_pilot" for cust in customers if home.get(cust) not in allowed})
+    for f in a.scores:
+        rest = [cust for cust in customers if cust not in out]
+        if not rest:
+            break
+        if not wh.has_table("model_score"):
+            out.update({cust: "no_score" for cust in rest})
+            continue
+        s = _latest_score(wh, f.score_name, as_of)
+        rows = s.filter(s.customer_id.isin(rest)).to_pyarrow().to_pylist()
+        score = {r["customer_id"]: r["score"] for r in rows}
+        for cust in rest:
+            v = score.get(cust)
+            if v is None:
+                out[cust] = "no_score"
+            elif f.min is not None and v < f.min:
+                out[cust] = "below_score"
+            elif f.max is not None and v > f.max:
+                out[cust] = "above_score"
+    return out

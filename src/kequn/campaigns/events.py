@@ -6,9 +6,10 @@ the event id, so a repeated event (a client retry) is counted as a duplicate and
 
 Triggers: the accepted events go on a queue; a background thread matches them against live event-triggered
 campaigns ("logs in after 30 dormant days"), applies the contact policy (the pure reference function, per
-contact) and queues the send in the outbox. The campaign's segment (approved only) limits who can fire;
-its score filters are not applied to triggers. ``trigger_fire`` keeps received_at and fired_at, so trigger
-latency is measured from the data.
+contact) and queues the send in the outbox. The campaign's segment (approved only) limits who can fire,
+and its pilot branches and score filters apply as at launch: a customer they exclude gets nothing and a
+``trigger_fire`` row records why. ``trigger_fire`` keeps received_at and fired_at, so trigger latency is
+measured from the data.
 """
 
 from __future__ import annotations
@@ -192,9 +193,35 @@ class TriggerEvaluator:
             if members is not None:
                 hits = [e for e in hits if e["customer_id"] in members]
             hits = self._dormant(hits, sch.dormant_days)  # type: ignore[union-attr]
+            hits = self._audience_filters(spec, hits)
             if hits:
                 fired += self._fire(spec, version, hits)
         return fired
+
+    def _audience_filters(self, spec: CampaignSpec, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The audience's pilot branches and score filters (as at launch, :mod:`kequn.campaigns.audience`):
+        a refused customer gets nothing and a ``trigger_fire`` row says why (outside_pilot, no_score,
+        below_score, above_score). Without a warehouse nothing can be checked, so everyone is refused."""
+        a = spec.audience
+        if not hits or (not a.branches and not a.scores):
+            return hits
+        customers = sorted({e["customer_id"] for e in hits})
+        if self.wh_run is None:
+            refused = {c: "outside_pilot" if a.branches else "no_score" for c in customers}
+        else:
+            from kequn.campaigns.audience import trigger_refusals
+
+            day = dt.datetime.now(ZoneInfo(self.cfg.timezone)).date()
+            refused = self.wh_run(lambda wh: trigger_refusals(wh, spec, customers, day))
+        if refused:
+            now = dt.datetime.now(dt.UTC)
+            with self.engine.begin() as conn:
+                for e in hits:
+                    if e["customer_id"] in refused:
+                        conn.execute(T.trigger_fire.insert().values(
+                            campaign_id=spec.campaign_id, event_id=e["event_id"], customer_id=e["customer_id"],
+                            received_at=e["received_at"], fired_at=now, outcome=refused[e["customer_id"]]))
+        return [e for e in hits if e["customer_id"] not in refused]
 
     def members(self, spec: CampaignSpec) -> frozenset[str] | None:
         """The campaign's segment members (cached for ``members_refresh_s``); None = no segment to check.
