@@ -74,15 +74,28 @@ def entity_table(wh: Any, entity: str, as_of: dt.date | None, wanted: set[str] |
     return prof.left_join(extra, prof[key] == extra[key]).select(prof, *[extra[c] for c in missing])
 
 
+#: the customer tag that *is* the ``employer.`` relation (代发单位): one definition for both
+EMPLOYER_TAG = "payroll_employer"
+
+
+def _payroll_employer(wh: Any, base: Any, as_of: dt.date | None) -> Any:
+    """(customer_id, _target): the ``employer.`` relation is the ``payroll_employer`` tag — read from the
+    profile the rule runs on when it holds the tag, else computed live by the tag engine's own registered
+    expression as of the same date (the same code), so rule and tag can never disagree."""
+    if EMPLOYER_TAG in base.columns:
+        return base.select("customer_id", _target=base[EMPLOYER_TAG])
+    from kequn.tags.build import profile_expr
+    from kequn.tags.model import Tables
+
+    live = profile_expr("customer", Tables(wh), as_of or dt.date.today(), [EMPLOYER_TAG])
+    return live.select("customer_id", _target=live[EMPLOYER_TAG])
+
+
 def _links(wh: Any, rel: Relation, base: Any, as_of: dt.date | None) -> tuple[Any, str]:
     """A table (source key, target id) for ``rel`` and the name of its target-id column."""
-    from kequn.graph import employer_of
-
     key = ENTITY_KEYS[rel.from_entity]
     if rel.name == "employer":
-        if "employer_id" in base.columns:
-            return base.select(key, "employer_id").rename(_target="employer_id"), "_target"
-        return employer_of(wh, as_of).rename(_target="enterprise_id"), "_target"
+        return _payroll_employer(wh, base, as_of), "_target"
     column = {"owner": "owner_customer_id", "enterprise": "enterprise_id"}[rel.name]
     src = base if column in base.columns else _canonical(wh, rel.from_entity, as_of)
     return src.select(key, column).rename(_target=column), "_target"
@@ -92,7 +105,7 @@ def prepared(wh: Any, entity: str, node: Node, catalogue: Catalogue, as_of: dt.d
     """The table the rule runs on (see the module doc); SegmentError when a tag was never computed."""
     key = ENTITY_KEYS[entity]
     own = {column_name(r) for r in refs(node) if not r.relation}
-    base = entity_table(wh, entity, as_of, own | {"employer_id", "owner_customer_id", "enterprise_id"})
+    base = entity_table(wh, entity, as_of, own | {"owner_customer_id", "enterprise_id"})
     for name, tag_ids in sorted(relations_used(node).items()):
         rel = catalogue.relation(entity, name)
         assert rel is not None  # checked before
