@@ -6,6 +6,7 @@ from kequn.graph.queries import (
     chain_members,
     chains,
     edges,
+    employee_facts,
     employees_without,
     employer_of,
     headcount_change,
@@ -14,9 +15,10 @@ from kequn.graph.queries import (
     neighbours,
     panorama,
     payroll_pairs,
+    programmes_of,
 )
 
 __all__ = [
-    "app_active", "chain_members", "chains", "edges", "employees_without", "employer_of", "headcount_change",
-    "headcount_fell", "holdings", "neighbours", "panorama", "payroll_pairs",
+    "app_active", "chain_members", "chains", "edges", "employee_facts", "employees_without", "employer_of",
+    "headcount_change", "headcount_fell", "holdings", "neighbours", "panorama", "payroll_pairs", "programmes_of",
 ]

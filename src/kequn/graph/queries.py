@@ -123,6 +123,31 @@ def panorama(wh: Any, as_of: dt.date, enterprise_id: str | None = None,
     return out.left_join(ent, out.enterprise_id == ent.enterprise_id).drop("enterprise_id_right")
 
 
+def employee_facts(wh: Any, as_of: dt.date, enterprise_id: str,
+                   categories: tuple[str, ...] = PRODUCT_CATEGORIES) -> Any:
+    """One row per employee on payroll at ``enterprise_id`` (the panorama's B→C graph): customer_id,
+    last_paid, ``h_<category>`` (holds a product of that category on the day), ``products`` (how many of
+    ``categories`` they hold) and ``app_active`` — the same definitions as :func:`panorama`."""
+    emp = payroll_pairs(wh, as_of)
+    emp = emp.filter(emp.enterprise_id == enterprise_id).select("customer_id", "last_paid")
+    hold = holdings(wh, as_of).select("customer_id", "category").distinct()
+    flags = hold.group_by("customer_id").aggregate(**{f"h_{c}": (hold.category == c).any() for c in categories})
+    act = app_active(wh, as_of).mutate(_app=ibis.literal(True))
+    j = emp.left_join(flags, emp.customer_id == flags.customer_id).drop("customer_id_right")
+    j = j.left_join(act, j.customer_id == act.customer_id).drop("customer_id_right")
+    held = {f"h_{c}": j[f"h_{c}"].fill_null(False) for c in categories}
+    count = sum((ibis.ifelse(v, 1, 0) for v in held.values()), ibis.literal(0))
+    return j.select("customer_id", "last_paid", **held, products=count.cast("int64"),
+                    app_active=j._app.fill_null(False))
+
+
+def programmes_of(wh: Any, as_of: dt.date, enterprise_id: str) -> Any:
+    """(programme_id): the government programmes ``enterprise_id`` is a member of on the day."""
+    e = edges(wh, as_of, "programme_member")
+    e = e.filter(e.from_type == "programme", e.to_type == "enterprise", e.to_id == enterprise_id)
+    return e.select(programme_id=e.from_id).distinct()
+
+
 def employees_without(wh: Any, enterprise_id: str, product: str, as_of: dt.date) -> Any:
     """(customer_id): employees on payroll at ``enterprise_id`` who hold no ``product`` — a product
     category (e.g. ``credit_card``) or a product id."""

@@ -137,34 +137,66 @@ async def panorama_list_page(request: Request, as_of: str | None = None) -> Any:
 
 @router.get("/panorama/{enterprise_id}")
 async def panorama_page(request: Request, enterprise_id: str, as_of: str | None = None) -> Any:
-    """全景图 of one enterprise: employees on payroll, product penetration, app-active share, and the
-    enterprise → employee links (masked names)."""
-    from kequn.graph import panorama
-    from kequn.graph.queries import PRODUCT_CATEGORIES, payroll_pairs
+    """全景图 of one enterprise: employees on payroll, product penetration, app-active share; the
+    enterprise → employee graph (drawn as SVG, masked names, the caller's branches only, at most
+    ``graphsvg.MAX_EMPLOYEE_NODES`` employees drawn — largest AUM first — the table lists up to 500); and the
+    G→B→C chains of the programmes the enterprise belongs to."""
+    from kequn.graph import chains, employee_facts, panorama, programmes_of
+    from kequn.graph.queries import PRODUCT_CATEGORIES
     from kequn.security.masking import mask_name
+    from kequn.web import graphsvg
 
     day = _day(as_of)
+    scope = _st(request).data.scope(request.state.principal)
 
-    def job(wh: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def job(wh: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int, list[dict[str, Any]]]:
+        import ibis
+
+        from kequn.segments.engine import profile
+
         summary = panorama(wh, day, enterprise_id).to_pyarrow().to_pylist()
-        pairs = payroll_pairs(wh, day)
-        pairs = pairs.filter(pairs.enterprise_id == enterprise_id)
+        facts = employee_facts(wh, day, enterprise_id)
         c = wh.table("customer").select("customer_id", "name", "home_branch_id")
-        emp = (pairs.join(c, pairs.customer_id == c.customer_id).select("customer_id", "name", "home_branch_id",
-                                                                       "last_paid")
-               .order_by("customer_id").limit(500).to_pyarrow().to_pylist())
-        return summary, emp
+        if scope.branches is not None:
+            c = c.filter(c.home_branch_id.isin(sorted(scope.branches)))
+        j = facts.join(c, "customer_id")
+        prof = profile(wh, "customer", day)
+        order: list[Any] = []
+        if prof is not None and {"aum", "aum_tier"} <= set(prof.columns):
+            pr = prof.select("customer_id", "aum", "aum_tier")
+            j = j.left_join(pr, j.customer_id == pr.customer_id).drop("customer_id_right")
+            order = [j.aum.desc(nulls_first=False)]
+        else:
+            j = j.mutate(aum_tier=ibis.null("string"))
+        in_scope = j.count().execute()
+        emp = j.order_by([*order, "customer_id"]).limit(500).to_pyarrow().to_pylist()
+        progs = programmes_of(wh, day, enterprise_id).to_pyarrow().column("programme_id").to_pylist()
+        members = chains(wh, day).filter(lambda t: t.programme_id.isin(progs)).to_pyarrow().to_pylist() \
+            if progs else []
+        return summary, emp, int(in_scope), members
 
-    summary, employees = await _wh(request, job)
+    summary, employees, in_scope, members = await _wh(request, job)
     if not summary:
         raise NotFoundError(f"enterprise {enterprise_id!r} has nobody on payroll as of {day}")
     for e in employees:
         e["name"] = mask_name(e["name"]) if e.get("name") else ""
+        e["aum"] = None  # C2: never shown; the tier sizes the node
     p = summary[0]
     pen = [{"category": cat, "holders": p.get(f"holders_{cat}"), "share": p.get(f"penetration_{cat}")}
            for cat in PRODUCT_CATEGORIES]
-    return _render(request, "panorama.html", {"p": p, "penetration": pen, "employees": employees, "as_of": day,
-                                              "pct": _pct, "can_view_customer": _can(request, "customer.view")})
+    can_view = _can(request, "customer.view")
+    shown = employees[:graphsvg.MAX_EMPLOYEE_NODES]
+    star = graphsvg.star(p, shown, more=in_scope - len(shown), employee_href="/customers/" if can_view else None)
+    programmes = sorted({(m["programme_id"], m.get("programme_name")) for m in members})
+    chain = graphsvg.chain([{"programme_id": g, "programme_name": n} for g, n in programmes], members,
+                           focus=enterprise_id, enterprise_href="/panorama/")
+    return _render(request, "panorama.html", {
+        "p": p, "penetration": pen, "employees": employees, "as_of": day, "pct": _pct,
+        "can_view_customer": can_view, "graph": graphsvg.render(star, "pano-graph", p.get("name") or enterprise_id),
+        "drawn": len(shown), "more": in_scope - len(shown), "outside": max(0, int(p["employees"]) - in_scope),
+        "chain": graphsvg.render(chain, "chain-graph") if programmes else None, "programmes": programmes,
+        "categories": PRODUCT_CATEGORIES, "tiers": tuple(graphsvg.TIER_RADIUS),
+        "fills": graphsvg.PRODUCT_FILLS})
 
 
 # ------------------------------------------------------------------------------------- loan routing
