@@ -107,3 +107,40 @@ def test_ladder_and_decision_list(client):
     lad = client.get("/api/loan-ladder").json()
     assert lad["version"] == 1 and len(lad["products"]) == 10
     assert client.get("/api/loan-decisions", params={"limit": 2}).status_code == 200
+
+
+def test_a_failed_decision_log_write_is_a_503_and_nothing_is_stored(tmp_path):
+    """The decision log fails (a real SQLite error inside the write): the request gets a clear 503, no
+    decision and no branch lead is stored, and shutting the app down closes the group-commit writer."""
+    import sqlalchemy as sa
+
+    from kequn.routing import store
+
+    engine = engine_for(f"sqlite:///{tmp_path / 'ops.sqlite'}")
+    migrate(engine)
+    req = ladder.submit(engine, ladder.load_ladder_file(ladder.DEFAULT_LADDER), "maker_li")
+    ladder.approve(engine, req.id, "checker_wang")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TRIGGER poison BEFORE INSERT ON loan_lead WHEN NEW.customer_id = 'POISON' "
+                             "BEGIN SELECT RAISE(ABORT, 'poisoned lead'); END")
+    app = FastAPI()
+    app.include_router(router)
+    app.state.routing_engine = engine
+    lead = {**GOOD, "tags": {"owns_property_in_region": True}, "payroll_months": 0}
+    try:
+        with TestClient(app, raise_server_exceptions=False) as c:
+            ok = post(c, {**lead, "application_id": "L1"})
+            assert ok.status_code == 200 and ok.json()["outcome"] == "lead"
+            bad = post(c, {**lead, "application_id": "L2", "customer_id": "POISON"})
+            assert bad.status_code == 503
+            assert bad.json()["error"] and "rolled back" in bad.json()["message"]
+            assert "poisoned lead" in bad.json()["message"]
+            writer = app.state.routing_writer
+            assert not writer.closed
+        assert writer.closed  # the app's shutdown closed it
+        with engine.connect() as conn:
+            ids = conn.execute(sa.select(store.loan_decision.c.application_id)).scalars().all()
+            n_leads = conn.execute(sa.select(sa.func.count()).select_from(store.loan_lead)).scalar_one()
+        assert ids == ["L1"] and n_leads == 1
+    finally:
+        engine.dispose()

@@ -164,34 +164,135 @@ def test_champion_challenger_split_is_sticky_and_needs_approval(engine):
     assert again.arm == arms["S7"]  # sticky
 
 
-def test_group_commit_writer_stores_every_concurrent_decision_once(engine):
+def _lead_app(i: int, customer: str = "C1") -> Application:
+    """Every third applicant owns property in the region: the housing loan closes at the branch (a lead)."""
+    return app(application_id=f"G{i}", customer_id=customer, tags={"owns_property_in_region": i % 3 == 0})
+
+
+def _counts(engine) -> tuple[int, int]:
+    with engine.connect() as conn:
+        return (conn.execute(sa.select(sa.func.count()).select_from(store.loan_decision)).scalar_one(),
+                conn.execute(sa.select(sa.func.count()).select_from(store.loan_lead)).scalar_one())
+
+
+def test_group_commit_logs_every_concurrent_decision_exactly_once(engine):
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
     from kequn.routing.router import compile_ladder, route
 
     lad = compile_ladder(ladder.load_ladder_file(ladder.DEFAULT_LADDER))
-    apps = [app(application_id=f"G{i}", tags={"owns_property_in_region": i % 3 == 0}) for i in range(60)]
-    writer = store.DecisionWriter(engine)
-    try:
-        with ThreadPoolExecutor(8) as pool:
-            ids = list(pool.map(lambda a: writer.write(a, route(lad, a)), apps))
-    finally:
-        writer.close()
-    assert len(set(ids)) == 60
-    stored = {d.id: d.application_id for d in store.decisions(engine, limit=100)}
-    assert [stored[i] for i in ids] == [a.application_id for a in apps]
-    assert len(store.leads(engine)) == 20  # every third applicant owns property: a branch lead each
+    n_threads, per_thread = 16, 15
+    apps = [_lead_app(i) for i in range(n_threads * per_thread)]
+    start = threading.Barrier(n_threads)
+
+    def worker(k: int) -> list[tuple[str, int]]:
+        start.wait()  # every thread routes and writes at the same moment
+        return [(a.application_id, writer.write(a, route(lad, a))) for a in apps[k::n_threads]]
+
+    with store.DecisionWriter(engine, max_wait=0.005) as writer:
+        with ThreadPoolExecutor(n_threads) as pool:
+            got = [pair for part in pool.map(worker, range(n_threads)) for pair in part]
+        assert writer.committed == len(apps)
+        assert writer.batches < len(apps)  # decisions really were grouped (fewer commits than decisions)
+    assert len(got) == len(apps) and len({i for _, i in got}) == len(apps)  # one distinct id each
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(store.loan_decision.c.id, store.loan_decision.c.application_id)).all()
+    assert sorted(rows) == sorted((i, a) for a, i in got)  # each decision stored once, under its own id
+    assert _counts(engine) == (len(apps), len(apps) // 3)  # and one branch lead per lead decision
+    stored = store.get_decision(engine, got[0][1])
+    assert stored.application_id == got[0][0] and len(stored.decision.trail) == 10
 
 
-def test_group_commit_writer_fails_every_caller_of_a_failed_batch(tmp_path):
+def _poison_leads(engine) -> None:
+    """A real database error inside the batch: inserting the branch lead of customer POISON fails, after
+    that batch's decision rows were inserted in the same transaction."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("CREATE TRIGGER poison BEFORE INSERT ON loan_lead WHEN NEW.customer_id = 'POISON' "
+                                 "BEGIN SELECT RAISE(ABORT, 'poisoned lead'); END")
+        else:
+            conn.exec_driver_sql("CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                                 "IF NEW.customer_id = 'POISON' THEN RAISE EXCEPTION 'poisoned lead'; END IF; "
+                                 "RETURN NEW; END $$")
+            conn.exec_driver_sql("CREATE TRIGGER poison BEFORE INSERT ON loan_lead FOR EACH ROW "
+                                 "EXECUTE FUNCTION poison()")
+
+
+def test_a_failed_batch_fails_every_waiting_caller_and_stores_nothing(engine):
+    from kequn.routing.router import compile_ladder, route
+
+    lad = compile_ladder(ladder.load_ladder_file(ladder.DEFAULT_LADDER))
+    _poison_leads(engine)
+    apps = [_lead_app(i, "POISON" if i == 3 else "C1") for i in range(8)]
+    # one batch of exactly these 8 decisions: the writer waits (up to 5 s) until it holds 8
+    with store.DecisionWriter(engine, max_batch=8, max_wait=5) as writer:
+        futures = [writer.submit(a, route(lad, a)) for a in apps]
+        errors = []
+        for f in futures:
+            with pytest.raises(store.DecisionLogError) as info:
+                f.result(timeout=30)
+            errors.append(info.value)
+        assert writer.batches == 0 and writer.committed == 0
+        assert _counts(engine) == (0, 0)  # nothing of the failed batch was stored: no decision, no lead
+        msg = str(errors[0])
+        assert "batch of 8 was rolled back" in msg and "poisoned lead" in msg
+        assert isinstance(errors[0].__cause__, DBAPIError)
+        assert errors[0].http_status == 503
+        # the writer carries on: the next batch commits (without waiting for company)
+        writer.max_wait = 0
+        ok = writer.write(_lead_app(20), route(lad, _lead_app(20)))
+        assert store.get_decision(engine, ok).application_id == "G20"
+    assert _counts(engine) == (1, 0)
+
+
+def test_close_commits_queued_decisions_then_refuses_new_ones(engine):
+    from kequn.routing.router import compile_ladder, route
+
+    lad = compile_ladder(ladder.load_ladder_file(ladder.DEFAULT_LADDER))
+    writer = store.DecisionWriter(engine, max_batch=1000, max_wait=10)  # would wait 10 s for more
+    futures = [writer.submit(_lead_app(i), route(lad, _lead_app(i))) for i in range(5)]
+    writer.close()  # does not wait the 10 s: closing commits what is queued at once
+    assert sorted(f.result(timeout=0) for f in futures) == [d.id for d in reversed(store.decisions(engine))]
+    assert writer.closed and _counts(engine) == (5, 2)
+    with pytest.raises(store.DecisionLogError, match="closed"):
+        writer.submit(_lead_app(9), route(lad, _lead_app(9)))
+    writer.close()  # idempotent
+
+
+def test_unmigrated_store_fails_the_write_with_a_clear_error(tmp_path):
     eng = engine_for(f"sqlite:///{tmp_path / 'unmigrated.sqlite'}")  # no tables: the insert fails
     from kequn.routing.router import compile_ladder, route
 
     lad = compile_ladder(ladder.load_ladder_file(ladder.DEFAULT_LADDER))
-    writer = store.DecisionWriter(eng)
     try:
-        with pytest.raises(DBAPIError):
+        with store.DecisionWriter(eng) as writer, pytest.raises(store.DecisionLogError, match="loan_decision"):
             writer.write(app(), route(lad, app()))
     finally:
-        writer.close()
         eng.dispose()
+
+
+def test_two_writers_on_one_sqlite_file_take_turns(tmp_path):
+    """Like two uvicorn workers: two writers (own engines) on one SQLite file, serialised by the flock on
+    ``<database>.writer.lock``; every decision is stored once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kequn.routing.router import compile_ladder, route
+
+    url = f"sqlite:///{tmp_path / 'ops.sqlite'}"
+    engines = [engine_for(url), engine_for(url)]
+    migrate(engines[0])
+    lad = compile_ladder(ladder.load_ladder_file(ladder.DEFAULT_LADDER))
+    apps = [_lead_app(i) for i in range(120)]
+    writers = [store.DecisionWriter(e) for e in engines]
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            ids = list(pool.map(lambda k: writers[k % 2].write(apps[k], route(lad, apps[k])), range(len(apps))))
+    finally:
+        for w in writers:
+            w.close()
+    assert (tmp_path / "ops.sqlite.writer.lock").exists()
+    assert len(set(ids)) == len(apps) and _counts(engines[0]) == (120, 40)
+    assert sum(w.committed for w in writers) == 120 and min(w.committed for w in writers) > 0
+    for e in engines:
+        e.dispose()

@@ -9,6 +9,8 @@ Kequn (not by FastAPI) so a bad application gets one 422 listing every problem i
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -17,7 +19,19 @@ from fastapi.responses import JSONResponse
 from kequn.api import stores
 from kequn.errors import KequnError, ValidationError
 
-router = APIRouter(tags=["loan routing 贷款路由"])
+
+@asynccontextmanager
+async def _lifespan(app: Any) -> AsyncIterator[None]:
+    """On shutdown, the decision writer commits the decisions still queued and stops."""
+    yield
+    writer = getattr(app.state, "routing_writer", None)
+    if writer is not None:
+        import asyncio
+
+        await asyncio.to_thread(writer.close)
+
+
+router = APIRouter(tags=["loan routing 贷款路由"], lifespan=_lifespan)
 
 
 def _engine(request: Request) -> Any:
@@ -29,11 +43,14 @@ def _pd_model(request: Request) -> Any:
 
 
 def _writer(request: Request, engine: Any) -> Any:
-    """One group-commit decision writer per app and ops store, started on first use."""
+    """One group-commit decision writer per app (i.e. per worker process) and ops store, started on first
+    use and closed by the app's shutdown (see ``_lifespan``)."""
     from kequn.routing.store import DecisionWriter
 
     writer = getattr(request.app.state, "routing_writer", None)
     if writer is None or writer.engine is not engine:
+        if writer is not None:
+            writer.close()
         writer = request.app.state.routing_writer = DecisionWriter(engine)
     return writer
 

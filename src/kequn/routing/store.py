@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from kequn.domain.loans import Application, Decision
-from kequn.errors import ConflictError, NotFoundError, PermissionDenied, ValidationError
+from kequn.errors import ConflictError, NotFoundError, PermissionDenied, StoreError, ValidationError
 from kequn.opstore import audit
 
 metadata = sa.MetaData()
@@ -126,66 +126,234 @@ def _insert_many(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
     return ids
 
 
-class DecisionWriter:
-    """Group commit for the decision log: decisions from concurrent requests are written by one thread in
-    one transaction (one fsync) and each caller returns only after its decision is committed. A batch
-    that fails fails every caller in it (nothing is half-stored)."""
+class DecisionLogError(StoreError):
+    """A decision could not be stored in the decision log (its whole batch was rolled back)."""
 
-    def __init__(self, engine: Engine, max_batch: int = 256) -> None:
+
+#: group commit defaults: a batch is committed when it holds ``MAX_BATCH`` decisions or when its oldest
+#: decision has waited ``MAX_WAIT_SECONDS`` (time spent queued behind the previous commit counts)
+MAX_BATCH = 256
+MAX_WAIT_SECONDS = 0.002
+
+
+class _Item:
+    __slots__ = ("row", "future", "queued_at")
+
+    def __init__(self, row: dict[str, Any], future: Any, queued_at: float) -> None:
+        self.row, self.future, self.queued_at = row, future, queued_at
+
+
+class DecisionWriter:
+    """Group commit for the decision log.
+
+    Decisions submitted from any thread (request handlers) are written by one writer thread per process in
+    batches: one transaction and one durable commit per batch. A caller's future resolves to its
+    decision's id only after the batch holding it is committed, so no answered decision can be lost in a
+    crash. A batch is committed when it holds ``max_batch`` decisions or once its oldest decision has
+    waited ``max_wait`` seconds (0: commit whatever is queued as soon as the writer is free). A batch that
+    fails is rolled back whole (decisions and branch leads) and every caller in it gets a
+    :class:`DecisionLogError` naming the cause; the writer carries on with the next batch.
+
+    On SQLite files, writer threads of several processes (uvicorn workers) take turns through an ``flock``
+    on ``<database>.writer.lock`` instead of SQLite's busy handler, which sleeps in steps of 1–100 ms.
+
+    :meth:`close` stops taking decisions, commits everything already queued and stops the thread.
+    """
+
+    def __init__(self, engine: Engine, max_batch: int = MAX_BATCH, max_wait: float = MAX_WAIT_SECONDS) -> None:
         import queue
         import threading
 
-        self.engine = engine
-        self.max_batch = max_batch
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        if max_batch < 1 or max_wait < 0:
+            raise ValueError(f"max_batch must be ≥ 1 and max_wait ≥ 0, got {max_batch}, {max_wait}")
+        self.engine, self.max_batch, self.max_wait = engine, max_batch, max_wait
+        self.batches = self.committed = 0  # counters (tests, bench)
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._lock_path = _sqlite_lock_path(engine)
         self._thread = threading.Thread(target=self._run, name="kequn-decision-writer", daemon=True)
         self._thread.start()
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def submit(self, app: Application, decision: Decision, *, arm: str = "champion") -> Any:
-        """Queue one decision; returns a ``concurrent.futures.Future`` of its id, set once committed."""
+        """Queue one decision; returns a ``concurrent.futures.Future`` of its id, set once committed (or
+        failed with :class:`DecisionLogError`)."""
+        return self.submit_row(decision_row(app, decision, arm))
+
+    def submit_row(self, row: dict[str, Any]) -> Any:
+        import time
         from concurrent.futures import Future
 
         fut: Future[int] = Future()
-        self._queue.put((decision_row(app, decision, arm), fut))
+        with self._lock:
+            if self._closed:
+                raise DecisionLogError("the decision log writer is closed (the server is shutting down); "
+                                       "the decision was not stored")
+            self._queue.put(_Item(row, fut, time.monotonic()))
         return fut
 
     def write(self, app: Application, decision: Decision, *, arm: str = "champion", timeout: float = 30) -> int:
         """Queue one decision and wait until it is committed; returns its id."""
         return int(self.submit(app, decision, arm=arm).result(timeout=timeout))
 
+    def close(self, timeout: float = 30) -> None:
+        """Refuse new decisions, commit the queued ones, stop the writer thread (idempotent)."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._queue.put(None)
+        self._thread.join(timeout=timeout)
+        if self._thread.is_alive():
+            raise DecisionLogError(f"the decision log writer did not finish its queued batches in {timeout} s")
+
+    def __enter__(self) -> DecisionWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------------ the writer thread
+
     def _run(self) -> None:
+        import os
+
+        try:
+            fd = _open_lock(self._lock_path)
+        except OSError:  # e.g. a read-only folder: SQLite's own busy handler still serialises writers
+            fd = -1
+        try:
+            self._loop(_Turn(fd))
+        finally:
+            if fd >= 0:
+                os.close(fd)
+            self._fail_leftovers()
+
+    def _fail_leftovers(self) -> None:
+        """After the thread stops: refuse new decisions and fail any still queued (none after a clean close)."""
         import queue
 
+        with self._lock:
+            self._closed = True
         while True:
-            item = self._queue.get()
-            if item is None:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
                 return
-            batch = [item]
+            if item is not None:
+                _resolve(item.future, exception=DecisionLogError(
+                    "the decision log writer stopped before storing this decision"))
+
+    def _loop(self, turn: _Turn) -> None:
+        import queue
+        import time
+
+        stop = False
+        while not stop:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            deadline = first.queued_at + self.max_wait
             while len(batch) < self.max_batch:
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
-                    break
-                if nxt is None:
-                    self._queue.put(None)
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    try:
+                        nxt = self._queue.get(timeout=remaining)
+                    except queue.Empty:
+                        break
+                if nxt is None:  # closing: commit what was queued before, then stop
+                    stop = True
                     break
                 batch.append(nxt)
-            self._commit(batch)
+            self._commit(batch, turn)
 
-    def _commit(self, batch: list[Any]) -> None:
+    def _commit(self, batch: list[_Item], turn: _Turn) -> None:
         try:
-            with self.engine.begin() as conn:
-                ids = _insert_many(conn, [row for row, _ in batch])
-        except Exception as exc:  # noqa: BLE001 - handed to every waiting caller
-            for _, fut in batch:
-                fut.set_exception(exc)
+            with turn, self.engine.begin() as conn:
+                ids = _insert_many(conn, [item.row for item in batch])
+        except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller
+            err = DecisionLogError(f"the decision log could not store this decision: its batch of {len(batch)} "
+                                   f"was rolled back ({type(exc).__name__}: {_first_line(exc)})")
+            err.__cause__ = exc
+            for item in batch:
+                _resolve(item.future, exception=err)
+            if not isinstance(exc, Exception):
+                raise
             return
-        for (_, fut), i in zip(batch, ids, strict=True):
-            fut.set_result(i)
+        self.batches += 1
+        self.committed += len(batch)
+        for item, i in zip(batch, ids, strict=True):
+            _resolve(item.future, result=i)
 
-    def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout=10)
+
+def _resolve(fut: Any, *, result: int | None = None, exception: BaseException | None = None) -> None:
+    """Set a caller's future; a caller that stopped waiting (cancelled) is skipped — its decision is
+    stored (or failed) all the same."""
+    from concurrent.futures import InvalidStateError
+
+    try:
+        if exception is not None:
+            fut.set_exception(exception)
+        else:
+            fut.set_result(result)
+    except InvalidStateError:
+        pass
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "no message"
+
+
+def _sqlite_lock_path(engine: Engine) -> str | None:
+    """``<database>.writer.lock`` for a SQLite file database, else None."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:" \
+            or url.database.startswith("file:"):
+        return None
+    return url.database + ".writer.lock"
+
+
+def _open_lock(path: str | None) -> int:
+    """The lock file's descriptor (-1 without a lock file or where ``flock`` is not available)."""
+    if path is None:
+        return -1
+    try:
+        import fcntl  # noqa: F401 - POSIX only
+    except ImportError:  # pragma: no cover - not POSIX: SQLite's busy handler alone
+        return -1
+    import os
+
+    return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+
+class _Turn:
+    """An exclusive ``flock`` on the writer lock file while one batch is written (no-op without one)."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __enter__(self) -> None:
+        if self.fd >= 0:
+            import fcntl
+
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd >= 0:
+            import fcntl
+
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)
@@ -295,5 +463,5 @@ def reviews(engine: Engine, status: str | None = "open") -> list[dict[str, Any]]
         return [dict(r) for r in conn.execute(q).mappings().all()]
 
 
-__all__ = ["DecisionWriter", "StoredDecision", "decision_row", "decide_review", "decisions", "get_decision", "leads", "log_decision",
+__all__ = ["DecisionLogError", "DecisionWriter", "StoredDecision", "decision_row", "decide_review", "decisions", "get_decision", "leads", "log_decision",
            "request_review", "reviews"]
