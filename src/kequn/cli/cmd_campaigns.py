@@ -164,7 +164,8 @@ def send_cmd(ctx: typer.Context, sandbox: Sandbox = None,
     _out(ctx).result(stats.as_dict())
 
 
-@campaigns_app.command("observe", help="Record responses of a run (sandbox: from the simulator; else from accounts).")
+@campaigns_app.command("observe", help="Record responses of a run (sandbox: from the simulator, redemptions posted "
+                                       "to the ledger; else every conversion kind of the spec from the bank's data).")
 def observe_cmd(ctx: typer.Context, run_id: str, sandbox: Sandbox = None, seed: Annotated[int, typer.Option("--seed")] = 0) -> None:
     import sqlalchemy as sa
 
@@ -179,10 +180,11 @@ def observe_cmd(ctx: typer.Context, run_id: str, sandbox: Sandbox = None, seed: 
         from kequn.synth.simulator import ResponseSimulator
 
         res = observe.observe_sandbox(engine, ResponseSimulator(sandbox, seed=seed), run_id, run["as_of"],
-                                      spec.offer.code, spec.channels[0].channel)
+                                      spec.offer.code, spec.channels[0].channel, spec=spec)
     else:
-        res = {"observed": observe.observe_warehouse(_wh(read_only=True), engine, run_id, run["as_of"],
-                                                     spec.window_days, spec.offer.code)}
+        wh = _wh(read_only=True)
+        res = {"conversions": observe.observe_conversions(wh, engine, run_id, spec, run["as_of"])}
+        res["observed"] = max((v.get("observed", 0) for v in res["conversions"].values()), default=0)
     _out(ctx).result(res)
 
 
