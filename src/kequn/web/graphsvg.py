@@ -131,7 +131,7 @@ def chain(programmes: Sequence[dict[str, Any]], members: Sequence[dict[str, Any]
                       key=lambda m: (str(m["enterprise_id"]) != focus, -int(m.get("employees") or 0),
                                      str(m["enterprise_id"])))
         rows.append((pid, mine[:limit], max(0, len(mine) - limit)))
-    step = 44
+    step = 52
     height = max(120, step * sum(max(1, len(shown) + (1 if more else 0)) for _, shown, more in rows) + 40)
     width = 760
     biggest = max((int(m.get("employees") or 0) for _, shown, _m in rows for m in shown), default=1) or 1
@@ -142,7 +142,7 @@ def chain(programmes: Sequence[dict[str, Any]], members: Sequence[dict[str, Any]
     for pid, shown, more in rows:
         span = max(1, len(shown) + (1 if more else 0))
         pnode = f"G:{pid}"
-        nodes.append(Node(pnode, "programme", 90, y + step * (span - 1) / 2, 20, PROGRAMME_FILL, PROGRAMME_FILL,
+        nodes.append(Node(pnode, "programme", 110, y + step * (span - 1) / 2, 20, PROGRAMME_FILL, PROGRAMME_FILL,
                           label=names[pid], title=f"{names[pid]} {pid}", data={"programme": pid}))
         for i, m in enumerate(shown):
             eid, n = str(m["enterprise_id"]), int(m.get("employees") or 0)
@@ -185,12 +185,18 @@ def render(d: Drawing, element_id: str, label: str = "") -> Markup:
         data = " ".join(_attrs(**{f"data_{k}": v}) for k, v in n.data.items())
         shape = (f'<circle {_attrs(cx=f"{n.x:.1f}", cy=f"{n.y:.1f}", r=f"{n.r:.1f}", fill=n.fill, stroke=n.stroke)}'
                  f' {_attrs(stroke_width=n.stroke_width)}><title>{escape(n.title)}</title></circle>')
-        below = n.kind in ("employee",)
-        beside = n.kind in ("programme", "enterprise") and n.id.startswith(("G:", "B:"))
-        if below:
+        below = n.kind == "employee"
+        above = n.id.startswith("B:")
+        if above:
+            text = (f'<text {_attrs(x=f"{n.x:.1f}", y=f"{n.y - n.r - 5:.1f}", text_anchor="middle", font_size=11)}>'
+                    f"{escape(n.label)}</text>")
+        elif n.id.startswith("G:"):
+            text = (f'<text {_attrs(x=f"{n.x:.1f}", y=f"{n.y + n.r + 14:.1f}", text_anchor="middle", font_size=11)}>'
+                    f"{escape(n.label)}</text>")
+        elif below:
             text = (f'<text {_attrs(x=f"{n.x:.1f}", y=f"{n.y + n.r + 9:.1f}", text_anchor="middle", font_size=8)}>'
                     f"{escape(n.label)}</text>")
-        elif beside or n.kind == "employees":
+        elif n.kind == "employees":
             text = (f'<text {_attrs(x=f"{n.x + n.r + 6:.1f}", y=f"{n.y + 4:.1f}", font_size=11)}>'
                     f"{escape(n.label)}</text>")
         else:
