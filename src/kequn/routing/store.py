@@ -172,6 +172,7 @@ class DecisionWriter:
         self._lock = threading.Lock()
         self._closed = False
         self._lock_path = _sqlite_lock_path(engine)
+        self._conn: Connection | None = None  # the writer thread's own connection
         self._thread = threading.Thread(target=self._run, name="kequn-decision-writer", daemon=True)
         self._thread.start()
 
@@ -228,9 +229,18 @@ class DecisionWriter:
         try:
             self._loop(_Turn(fd))
         finally:
+            self._drop_connection()
             if fd >= 0:
                 os.close(fd)
             self._fail_leftovers()
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001, S110 - a broken connection is discarded by the pool anyway
+                pass
 
     def _fail_leftovers(self) -> None:
         """After the thread stops: refuse new decisions and fail any still queued (none after a clean close)."""
@@ -277,9 +287,13 @@ class DecisionWriter:
 
     def _commit(self, batch: list[_Item], turn: _Turn) -> None:
         try:
-            with turn, self.engine.begin() as conn:
-                ids = _insert_many(conn, [item.row for item in batch])
+            with turn:
+                if self._conn is None:  # one connection for the writer's life (no checkout/ping per batch)
+                    self._conn = self.engine.connect()
+                with self._conn.begin():
+                    ids = _insert_many(self._conn, [item.row for item in batch])
         except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller
+            self._drop_connection()  # the next batch starts on a fresh connection
             err = DecisionLogError(f"the decision log could not store this decision: its batch of {len(batch)} "
                                    f"was rolled back ({type(exc).__name__}: {_first_line(exc)})")
             err.__cause__ = exc
