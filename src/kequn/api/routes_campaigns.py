@@ -195,6 +195,24 @@ def get_review(request: Request, until: str | None = None,
     return review.review(_engine(request), until=day, days=days)
 
 
+@router.get("/api/monitor/segments")
+def monitor_segments(request: Request, until: str | None = None,
+                     days: Annotated[int | None, Query(ge=1, le=366, description="Only runs of the last N days up to "
+                                                                                  "`until`; default: all runs")] = None
+                     ) -> list[dict[str, Any]]:
+    """监测图 per audience segment: process indicators (reach, delivered, suppressed by reason, leads against
+    their SLA) and result indicators (conversions by kind, lift vs control with 95% CI, cost, value, ROI)."""
+    from kequn.campaigns import review
+
+    try:
+        day = dt.date.fromisoformat(until) if until else None
+    except ValueError:
+        raise ValidationError(f"until {until!r} is not a date: use YYYY-MM-DD") from None
+    if days is not None and day is None:
+        day = dt.date.today()
+    return review.monitor(_engine(request), until=day, days=days)["segments"]  # type: ignore[no-any-return]
+
+
 @router.get("/api/playbooks")
 def list_playbooks(request: Request) -> list[dict[str, Any]]:
     from kequn.campaigns import playbooks
@@ -218,23 +236,18 @@ def _page(request: Request, name: str, ctx: dict[str, Any]) -> Any:
 
 @router.get("/campaigns", include_in_schema=False)
 def campaigns_page(request: Request) -> Any:
-    """Build, approve, monitor: pending approvals and every campaign's result against its control."""
-    import sqlalchemy as sa
-
+    """Build, approve, monitor (监测图): pending approvals, every campaign's result against its control and
+    each audience segment's process and result indicators."""
     from kequn.campaigns import review, service
-    from kequn.campaigns import tables as T
     from kequn.opstore import approvals
 
     engine = _engine(request)
-    rows = []
-    for c in service.list_all(engine):
-        with engine.connect() as conn:
-            runs = [r[0] for r in conn.execute(sa.select(T.campaign_run.c.run_id)
-                                               .where(T.campaign_run.c.campaign_id == c["campaign_id"]))]
-        spec = service.get(engine, c["campaign_id"])["spec"]
-        rows.append({**c, "result": review.campaign_result(engine, c["campaign_id"], runs, spec) if runs else None})
+    mon = review.monitor(engine)
+    results = {r["campaign_id"]: r for r in mon["campaigns"]}
+    rows = [{**c, "result": results.get(c["campaign_id"])} for c in service.list_all(engine)]
     principal = getattr(request.state, "principal", None)
-    return _page(request, "index.html", {"campaigns": rows, "pending": approvals.pending(engine, "campaign"),
+    return _page(request, "index.html", {"campaigns": rows, "segments": mon["segments"],
+                                         "pending": approvals.pending(engine, "campaign"),
                                          "can_manage": bool(principal and principal.can("segments.manage"))})
 
 
@@ -289,6 +302,7 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], str] = {
     ("GET", "/api/leads"): "customer.view",
     ("POST", "/api/leads/{lead_id}/status"): "customer.view",
     ("GET", "/api/review"): "segments.view",
+    ("GET", "/api/monitor/segments"): "segments.view",
     ("GET", "/api/playbooks"): "segments.view",
     ("GET", "/api/playbooks/{playbook_id}/history"): "segments.view",
     ("GET", "/campaigns"): "segments.view",

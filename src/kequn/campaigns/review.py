@@ -249,6 +249,27 @@ def review(engine: Any, *, until: dt.date, days: int = 14) -> dict[str, Any]:
             "segments": segment_indicators(results)}
 
 
+def monitor(engine: Any, *, until: dt.date | None = None, days: int | None = None) -> dict[str, Any]:
+    """The 监测图: every campaign's result over all its runs (or the runs of the ``days`` up to ``until``)
+    and the per-segment process and result indicators."""
+    from kequn.campaigns import service
+
+    q = sa.select(T.campaign_run.c.run_id, T.campaign_run.c.campaign_id).order_by(T.campaign_run.c.campaign_id,
+                                                                                  T.campaign_run.c.run_id)
+    if until is not None:
+        q = q.where(T.campaign_run.c.as_of <= until)
+        if days is not None:
+            q = q.where(T.campaign_run.c.as_of > until - dt.timedelta(days=days))
+    with engine.connect() as conn:
+        runs = conn.execute(q).all()
+    by_campaign: dict[str, list[str]] = {}
+    for r in runs:
+        by_campaign.setdefault(r.campaign_id, []).append(r.run_id)
+    results = [campaign_result(engine, cid, ids, service.get(engine, cid)["spec"], today=until)
+               for cid, ids in by_campaign.items()]
+    return {"campaigns": results, "segments": segment_indicators(results)}
+
+
 def write(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     """review-<to>.json and review-<to>.html in ``out_dir``."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
