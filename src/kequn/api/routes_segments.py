@@ -55,11 +55,21 @@ def _run(request: Request, fn: Any) -> Any:
 
 # ----------------------------------------------------------------------------------------- segments
 @router.get("/api/segments")
-def list_segments(request: Request) -> list[dict[str, Any]]:
-    from kequn.segments import definitions
+async def list_segments(request: Request, as_of: str | None = None, sizes: str = "stored") -> list[dict[str, Any]]:
+    """Every segment with its status and size. ``sizes``: ``stored`` (default — the latest stored snapshot
+    on or before ``as_of``, with its day; nothing is computed), ``missing`` (stored, live for the segments
+    without a snapshot) or ``live`` (all computed now). See ``kequn.segments.service.sizes``."""
+    from kequn.segments import definitions, service
 
-    return [{**d.model_dump(mode="json"), "status": status}
-            for d, status in definitions.all_definitions(_engine(request)).values()]
+    day = _day(as_of)
+    if sizes not in service.SIZE_MODES:
+        raise ValidationError(f"sizes {sizes!r} is not one of {', '.join(service.SIZE_MODES)}")
+    defs = definitions.all_definitions(_engine(request))
+    segs = [d for d, _status in defs.values()]
+    got = await _run(request, lambda wh: service.sizes(wh, segs, day, sizes))
+    return [{**d.model_dump(mode="json"), "status": status, "size": got[d.id]["size"],
+             "size_as_of": got[d.id]["as_of"], "size_source": got[d.id]["source"]}
+            for d, status in defs.values()]
 
 
 @router.post("/api/segments/check")

@@ -10,7 +10,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from kequn.errors import ConflictError, NotFoundError, SegmentError, ValidationError
+from kequn.errors import ConflictError, KequnError, NotFoundError, SegmentError, ValidationError
 from kequn.segments import catalogue as catalogue_mod
 from kequn.segments import definitions, engine, store
 from kequn.segments.definitions import SegmentDef
@@ -37,6 +37,45 @@ def evaluate(wh: Any, seg: SegmentDef, as_of: dt.date | None, catalogue: Catalog
 def size(wh: Any, seg: SegmentDef, as_of: dt.date | None, catalogue: Catalogue | None = None) -> int:
     """How many members the segment has as of the date (computed live, not stored)."""
     return int(evaluate(wh, seg, as_of, catalogue).count().execute())
+
+
+SIZE_MODES = ("stored", "missing", "live")
+
+
+def sizes(wh: Any, segs: list[SegmentDef], as_of: dt.date, mode: str = "missing",
+          catalogue: Catalogue | None = None) -> dict[str, dict[str, Any]]:
+    """The size of each segment for a list, without recomputing every segment on a big warehouse:
+    segment id → ``{size, as_of, source}``.
+
+    - ``stored``: the latest stored snapshot on or before ``as_of`` (``source="snapshot"``, ``as_of`` = the
+      snapshot's day, which may be earlier) when its version is the segment's version, else no size
+      (``source=None``). One small query; never evaluates a rule.
+    - ``missing`` (default): as ``stored``, and computed live (``source="live"``) for the segments without
+      such a snapshot.
+    - ``live``: every segment computed live as of ``as_of`` (on demand).
+
+    A rule that cannot be evaluated (a tag not computed for the day) gives ``size=None`` with ``error``."""
+    if mode not in SIZE_MODES:
+        raise ValidationError(f"size mode {mode!r} is not one of {', '.join(SIZE_MODES)}")
+    stored = store.latest_sizes(wh, as_of) if mode != "live" else {}
+    cat = None
+    out: dict[str, dict[str, Any]] = {}
+    for seg in segs:
+        snap = stored.get(seg.id)
+        if snap is not None and int(snap["version"]) == seg.version:
+            day = snap["as_of"]
+            out[seg.id] = {"size": int(snap["size"]), "as_of": day if isinstance(day, dt.date) else
+                           dt.date.fromisoformat(str(day)[:10]), "source": "snapshot"}
+            continue
+        if mode == "stored":
+            out[seg.id] = {"size": None, "as_of": None, "source": None}
+            continue
+        try:
+            cat = cat or catalogue or catalogue_mod.load(wh)
+            out[seg.id] = {"size": size(wh, seg, as_of, cat), "as_of": as_of, "source": "live"}
+        except KequnError as exc:  # e.g. a tag not computed for the day
+            out[seg.id] = {"size": None, "as_of": as_of, "source": "live", "error": exc.message}
+    return out
 
 
 def snapshot(wh: Any, seg: SegmentDef, as_of: dt.date, catalogue: Catalogue | None = None) -> int:

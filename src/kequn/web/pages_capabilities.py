@@ -62,26 +62,20 @@ def _pct(x: Any) -> str:
 
 # ------------------------------------------------------------------------------------- segments
 @router.get("/segments")
-async def segments_page(request: Request, as_of: str | None = None) -> Any:
-    """Every segment with status and size; the journey tracks."""
+async def segments_page(request: Request, as_of: str | None = None, live: bool = False) -> Any:
+    """Every segment with status and size; the journey tracks. Sizes come from the latest stored daily
+    snapshot (with its day) and are computed live only for segments without one — or for all with
+    ``?live=true`` (on demand), so the list stays fast on a big warehouse."""
     from kequn.segments import definitions, journeys, service
 
     day = _day(as_of)
     defs = definitions.all_definitions(_st(request).engine)
-
-    def sizes(wh: Any) -> dict[str, int | None]:
-        out: dict[str, int | None] = {}
-        for sid, (seg, _status) in defs.items():
-            try:
-                out[sid] = service.size(wh, seg, day)
-            except KequnError:
-                out[sid] = None  # the rule names a tag not computed for this day
-        return out
-
-    size = await _wh(request, sizes)
-    rows = [{"id": sid, "name": seg.name_zh, "entity": seg.entity, "status": status, "size": size.get(sid),
-             "rule": seg.rule} for sid, (seg, status) in sorted(defs.items())]
-    return _render(request, "segments.html", {"segments": rows, "as_of": day,
+    segs = [seg for seg, _status in defs.values()]
+    size = await _wh(request, lambda wh: service.sizes(wh, segs, day, "live" if live else "missing"))
+    rows = [{"id": sid, "name": seg.name_zh, "entity": seg.entity, "status": status, "rule": seg.rule,
+             "size": size[sid]["size"], "size_as_of": size[sid]["as_of"], "size_source": size[sid]["source"]}
+            for sid, (seg, status) in sorted(defs.items())]
+    return _render(request, "segments.html", {"segments": rows, "as_of": day, "live": live,
                                               "tracks": list(journeys.load_tracks().values())})
 
 
