@@ -27,5 +27,8 @@ def write_section(title: str, command: str, rows: list[tuple]) -> None:
     section = "\n".join(lines) + "\n"
     text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Performance\n\n"
     pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(section + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
+    text = pattern.sub(lambda _m: section + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
     DOC.write_text(text, encoding="utf-8")
+    from report import update  # the "Goals by issue" summary at the top follows the new figures
+
+    update(DOC)
