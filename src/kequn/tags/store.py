@@ -8,6 +8,10 @@ Tables written (per entity ``e`` in customer / enterprise / merchant):
 
 Re-computing a date already in ``_tag_run`` is skipped unless ``force`` (then that date's snapshot is
 replaced). Only approved tags are computed (drafts are left out).
+
+On Spark the same tables exist, with ``tag_snapshot_<e>`` partitioned by ``as_of`` and ``_tag_run`` by
+(``entity``, ``as_of``): a day is replaced with ``INSERT OVERWRITE … PARTITION`` (see
+:func:`kequn.warehouse.spark.replace_partition`), so the point-in-time history works there too.
 """
 
 from __future__ import annotations
@@ -121,6 +125,9 @@ def compute_entity(wh: Any, entity: str, as_of: dt.date, specs: Mapping[str, Tag
     ids = [i for i, s in specs.items() if s.entity == entity]
     if not force and as_of in computed_dates(wh, entity):
         return RunResult(entity, as_of, 0, len(ids), True, 0.0)
+    if getattr(wh, "kind", None) == "spark":
+        rows = _compute_entity_spark(wh, entity, as_of, ids, {i: specs[i].version for i in ids})
+        return RunResult(entity, as_of, rows, len(ids), False, round(time.perf_counter() - start, 3))
     expr = profile_expr(entity, Tables(wh), as_of, ids)  # type: ignore[arg-type]
     expr = expr.select(as_of=ibis.date(as_of), **{c: expr[c] for c in expr.columns})
     tmp = f"_tag_tmp_{entity}"
@@ -134,21 +141,32 @@ def compute_entity(wh: Any, entity: str, as_of: dt.date, specs: Mapping[str, Tag
     return RunResult(entity, as_of, rows, len(ids), False, round(time.perf_counter() - start, 3))
 
 
-def _compute_spark(wh: Any, as_of: dt.date, specs: Mapping[str, TagSpec], entities: Iterable[str]) -> list[RunResult]:
-    """On Spark only the latest profile is written (``profile_<entity>`` with its ``as_of`` column): no dated
-    snapshots and no ``_tag_run`` rows, since plain Spark tables cannot DELETE one day (docs/deploy-spark.md)."""
-    import time
+RUN_SCHEMA = {"entity": "string", "as_of": "date", "computed_at": "timestamp", "tag_versions": "string",
+              "rows": "int64"}
 
-    from kequn.warehouse.spark import write_table
 
-    out = []
-    for e in entities:
-        start = time.perf_counter()
-        ids = [i for i, s in specs.items() if s.entity == e]
-        expr = profile_expr(e, Tables(wh), as_of, ids)  # type: ignore[arg-type]
-        rows = write_table(wh, profile_table(e), expr.select(as_of=ibis.date(as_of), **{c: expr[c] for c in expr.columns}))
-        out.append(RunResult(e, as_of, rows or 0, len(ids), False, round(time.perf_counter() - start, 3)))
-    return out
+def _compute_entity_spark(wh: Any, entity: str, as_of: dt.date, ids: list[str], versions: Mapping[str, int]) -> int:
+    """The Spark form of one snapshot: ``tag_snapshot_<e>`` and ``_tag_run`` are Parquet tables partitioned by
+    ``as_of`` (and ``entity``); the day's partition is replaced with ``INSERT OVERWRITE … PARTITION`` (plain
+    Spark tables cannot DELETE). ``profile_<e>`` is rewritten from the snapshot when the day is the latest."""
+    from kequn.warehouse.spark import replace_partition, sql_string, write_table
+
+    expr = profile_expr(entity, Tables(wh), as_of, ids)  # type: ignore[arg-type]
+    expr = expr.select(as_of=ibis.date(as_of), **{c: expr[c] for c in expr.columns})
+    snap = snapshot_table(entity)
+    replace_partition(wh, snap, {"as_of": as_of}, expr, schema=expr.schema())
+    day = wh.table(snap)
+    day = day.filter(day.as_of == ibis.date(as_of)).select(*expr.columns)
+    if as_of >= max(computed_dates(wh, entity) + [as_of]):
+        rows = int(write_table(wh, profile_table(entity), day) or 0)
+    else:
+        rows = int(day.count().execute())
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="seconds")
+    replace_partition(wh, RUN_TABLE, {"entity": entity, "as_of": as_of},
+                      f"SELECT TIMESTAMP'{now}' AS computed_at, "
+                      f"{sql_string(json.dumps(dict(versions), sort_keys=True))} AS tag_versions, "
+                      f"CAST({rows} AS BIGINT) AS rows", schema=RUN_SCHEMA)
+    return rows
 
 
 def compute(wh: Any, as_of: dt.date, specs: Mapping[str, TagSpec], *, force: bool = False,
@@ -156,10 +174,8 @@ def compute(wh: Any, as_of: dt.date, specs: Mapping[str, TagSpec], *, force: boo
     """Compute every entity's profile as of ``as_of`` from the approved tags in ``specs``."""
     from kequn.warehouse.schema import create_tables
 
-    if getattr(wh, "kind", None) == "spark":
-        return _compute_spark(wh, as_of, specs, entities)
-
-    create_tables(wh)  # a warehouse without canonical tables gets empty ones (profiles are then empty)
+    if getattr(wh, "kind", None) != "spark":  # on Spark the canonical tables are the bank's (or loaded views)
+        create_tables(wh)  # a warehouse without canonical tables gets empty ones (profiles are then empty)
     return [compute_entity(wh, e, as_of, specs, force=force) for e in entities]
 
 

@@ -14,13 +14,20 @@ warehouse folder of their own (``spark.sql.warehouse.dir``).
 
 Canonical tables are either the bank's existing Hive/catalog tables with the canonical names (point
 ``database`` at them) or loaded from canonical Parquet files with :func:`load_parquet_dir`. Derived tables
-(profiles, segment snapshots) are written with :func:`write_table`.
+(latest profiles) are written with :func:`write_table`; dated history (tag and segment snapshots, journey
+days, model scores) with :func:`replace_partition` into Parquet tables partitioned by their day and key, so
+re-running a day replaces exactly that partition (``INSERT OVERWRITE … PARTITION``) instead of the
+``DELETE`` + ``INSERT`` used on DuckDB/PostgreSQL.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+import re
+import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,6 +110,10 @@ def session(url: str, *, timezone: str | None = None, warehouse_dir: str | Path 
     except ImportError:
         raise ConfigError("the Spark warehouse needs pyspark: pip install 'pyspark>=3.5,<4.1'") from None
     target = parse_url(url)
+    if target.local:
+        # Python workers (mapInPandas, UDFs) run the driver's interpreter, which has kequn installed; Spark's
+        # default is whatever ``python3`` is first on PATH
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if timezone is None:
         from kequn.settings import get_settings
 
@@ -153,11 +164,42 @@ def _register_bit_aggregates() -> None:
         setattr(PySparkCompiler, name, impl)
 
 
+def _register_float_round() -> None:
+    """Round doubles on Spark as DuckDB does: ``ROUND(x * 10^d) / 10^d``.
+
+    DuckDB (the reference engine) rounds ``round(x, d)`` of a DOUBLE by scaling, rounding half away from
+    zero and scaling back; Spark rounds the double's shortest decimal text. The two disagree by one unit in
+    the last place when ``x`` sits within a rounding error of a half (``1700.7749999999999`` → DuckDB
+    1700.78, Spark 1700.77), which the parity suite caught on ``contribution_estimate``. Scaling first
+    makes Spark round the same double DuckDB rounds. Decimal rounding is left alone (exact on both).
+    """
+    import ibis.expr.datatypes as dt_
+    import ibis.expr.operations as ops
+    import sqlglot.expressions as sge
+    from ibis.backends.sql.compilers.pyspark import PySparkCompiler
+
+    if getattr(PySparkCompiler.visit_Round, "_kequn", False):
+        return
+    original = PySparkCompiler.visit_Round
+
+    def visit_Round(self: Any, op: Any, *, arg: Any, digits: Any) -> Any:
+        d = op.digits.value if isinstance(op.digits, ops.Literal) else None
+        if not op.arg.dtype.is_floating() or not isinstance(d, int) or d <= 0:
+            return original(self, op, arg=arg, digits=digits)
+        scale = self.cast(sge.convert(10 ** d), dt_.float64)
+        scaled = self.f.round(sge.Mul(this=sge.Paren(this=arg), expression=scale), 0)
+        return self.cast(sge.Div(this=sge.Paren(this=scaled), expression=scale), op.dtype)
+
+    visit_Round._kequn = True  # type: ignore[attr-defined]
+    PySparkCompiler.visit_Round = visit_Round  # type: ignore[method-assign]
+
+
 def connect(url: str, *, spark_session: Any = None, **kwargs: Any) -> Any:
     """The Ibis pyspark backend over ``spark_session`` (or a new session for ``url``)."""
     import ibis
 
     _register_bit_aggregates()
+    _register_float_round()
     spark = spark_session if spark_session is not None else session(url, **kwargs)
     return ibis.pyspark.connect(spark)
 
@@ -309,5 +351,101 @@ def write_table(wh: Any, name: str, expr: Any, *, mode: str = "table") -> int | 
     return int(spark.table(name).count())
 
 
-__all__ = ["LOCAL_CONF", "SparkTarget", "connect", "create_tables", "load_parquet_dir", "parse_url", "session",
-           "spark_type", "write_table"]
+_SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+def _type_sql(wh: Any, dtype: Any) -> str:
+    """Spark SQL text of an Ibis type (or type name such as ``"int64"``)."""
+    import ibis
+
+    d = ibis.dtype(dtype) if isinstance(dtype, str) else dtype
+    return wh.con.compiler.type_mapper.from_ibis(d).sql(dialect=wh.con.dialect)
+
+
+def ensure_partitioned_table(wh: Any, name: str, schema: Mapping[str, Any], partition_by: Sequence[str]) -> None:
+    """Create ``name`` as a Parquet table partitioned by ``partition_by`` (columns and Ibis types from
+    ``schema``) when missing; add the columns of ``schema`` it lacks (new tags) when it exists."""
+    _ensure_table(wh, name, {c: _type_sql(wh, t) for c, t in schema.items()}, partition_by)
+
+
+def _ensure_table(wh: Any, name: str, columns: Mapping[str, str], partition_by: Sequence[str]) -> None:
+    """``ensure_partitioned_table`` with Spark SQL types."""
+    spark = _spark(wh)
+    missing = [p for p in partition_by if p not in columns]
+    if missing:
+        raise ValidationError(f"table {name}: partition column(s) {', '.join(missing)} not in its schema")
+    if not wh.has_table(name):
+        data = [c for c in columns if c not in partition_by]
+        cols = ", ".join(f"`{c}` {columns[c]}" for c in [*data, *partition_by])
+        parts = ", ".join(f"`{p}`" for p in partition_by)
+        spark.sql(f"CREATE TABLE `{name}` ({cols}) USING parquet PARTITIONED BY ({parts})")
+        return
+    have = set(spark.table(name).columns)
+    new = [c for c in columns if c not in have]
+    if new:
+        spark.sql(f"ALTER TABLE `{name}` ADD COLUMNS ({', '.join(f'`{c}` {columns[c]}' for c in new)})")
+
+
+def _partition_value(column: str, v: Any) -> str:
+    if isinstance(v, dt.datetime):
+        raise ValidationError(f"partition {column}: a timestamp cannot be a partition value ({v!r})")
+    if isinstance(v, dt.date):
+        return f"DATE'{v.isoformat()}'"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if not _SAFE_VALUE.match(str(v)):
+        raise ValidationError(f"partition {column}: unsafe value {v!r} (letters, digits, _ . - only)")
+    return f"'{v}'"
+
+
+def replace_partition(wh: Any, name: str, values: Mapping[str, Any], rows: Any,
+                      schema: Mapping[str, Any] | None = None) -> None:
+    """Replace the partition ``values`` (partition column → value, e.g. ``{"as_of": day}``) of ``name`` with
+    ``rows`` — an Ibis expression, a Spark DataFrame or SQL text — in one ``INSERT OVERWRITE … PARTITION``.
+
+    With ``schema`` (every column → Ibis type) the table is created partitioned by ``values``' columns
+    when missing, and gains the columns it lacks; a column ``rows`` holds keeps the type Spark computed for
+    it (``schema`` gives the types of the others: partition columns, columns absent from ``rows``). Columns of ``rows`` the table does not have are refused;
+    table columns ``rows`` lacks are written as NULL. When ``rows`` carries a partition column, only its rows
+    with that partition's value are written. Zero rows empty the partition. Other partitions are untouched.
+    """
+    spark = _spark(wh)
+    if isinstance(rows, str):
+        df = spark.sql(rows)
+    elif hasattr(rows, "createOrReplaceTempView"):
+        df = rows
+    else:
+        df = spark.sql(str(wh.con.compile(rows)))
+    if schema is not None:
+        computed = {f.name: f.dataType.simpleString() for f in df.schema.fields
+                    if f.name not in values and f.dataType.simpleString() != "void"}
+        columns = {c: computed.get(c) or _type_sql(wh, t) for c, t in schema.items()}
+        _ensure_table(wh, name, {**columns, **{c: t for c, t in computed.items() if c not in columns}}, list(values))
+    fields = spark.table(name).schema.fields
+    unknown = [c for c in df.columns if c not in {f.name for f in fields}]
+    if unknown:
+        raise ValidationError(f"cannot write {', '.join(unknown)} into {name}: no such column(s)")
+    have = set(df.columns)
+    select = ", ".join(f"CAST(`{f.name}` AS {f.dataType.simpleString()}) AS `{f.name}`" if f.name in have
+                       else f"CAST(NULL AS {f.dataType.simpleString()}) AS `{f.name}`"
+                       for f in fields if f.name not in values)
+    part = {k: _partition_value(k, v) for k, v in values.items()}
+    where = " AND ".join(f"`{k}` = {part[k]}" for k in values if k in have) or "TRUE"
+    view = f"_kequn_src_{name}"
+    df.createOrReplaceTempView(view)
+    try:
+        spark.sql(f"INSERT OVERWRITE TABLE `{name}` PARTITION ({', '.join(f'`{k}` = {v}' for k, v in part.items())}) "
+                  f"SELECT {select} FROM `{view}` WHERE {where}")
+    finally:
+        spark.catalog.dropTempView(view)
+
+
+def sql_string(value: str) -> str:
+    """A Spark SQL string literal."""
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+__all__ = ["LOCAL_CONF", "SparkTarget", "connect", "create_tables", "ensure_partitioned_table", "load_parquet_dir",
+           "parse_url", "replace_partition", "session", "spark_type", "sql_string", "write_table"]
