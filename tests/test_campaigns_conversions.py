@@ -196,6 +196,9 @@ def test_every_conversion_kind_matches_independent_sql(bank: Any) -> None:
         s, c = seg["result"]["conversions"][kind], res["conversions"][kind]
         assert s["lift"]["diff"] == pytest.approx(c["lift"]["diff"])
         assert s["lift"]["ci95"] == pytest.approx(c["lift"]["ci95"])
+    jp, hp = review.write(rep, ops_file.parent / "reviews")
+    html = hp.read_text(encoding="utf-8")
+    assert "分客群监测" in html and "资产提升 (aum_up)" in html and "权益核销 (reward_redeemed) ★" in html
 
 
 def test_aum_up_is_skipped_until_a_month_end_falls_in_the_window(bank: Any) -> None:

@@ -2,6 +2,8 @@
 
 Delivery is the simulator's draw for the contact, so the receipts and the later observed responses
 (:func:`kequn.campaigns.observe.observe_sandbox`) agree. Deterministic: the same contact gets the same answer.
+A redeemed reward offer is posted to the rewards ledger when the responses are observed
+(:func:`kequn.campaigns.observe.post_sandbox_redemptions`: idempotent, the campaign's budget pays).
 """
 
 from __future__ import annotations

@@ -209,14 +209,15 @@ class CampaignSpec(_Strict):
 
     def conversion_kinds(self) -> tuple[Conversion, ...]:
         """The conversions to count (the spec's, or the default for its offer), with defaults filled in."""
-        convs = self.conversions or ((ProductOpened(),) if self.offer.kind == "product" else (RewardRedeemed(),))
+        convs = self.conversions or ((ProductOpened(category=None),) if self.offer.kind == "product"
+                                     else (RewardRedeemed(reward_id=None, category=None),))
         out: list[Conversion] = []
         for c in convs:
             if isinstance(c, ProductOpened) and c.category is None:
                 c = ProductOpened(category=self.offer.code)
             elif isinstance(c, RewardRedeemed) and c.reward_id is None and c.category is None:
-                c = (RewardRedeemed(reward_id=self.offer.reward_id) if self.offer.reward_id
-                     else RewardRedeemed(category=self.offer.code))
+                c = (RewardRedeemed(reward_id=self.offer.reward_id, category=None) if self.offer.reward_id
+                     else RewardRedeemed(reward_id=None, category=self.offer.code))
             out.append(c)
         return tuple(out)
 
