@@ -27,7 +27,8 @@ CUSTOMERS = ("A", "B", "C")
 
 
 class LedgerMachine(RuleBasedStateMachine):
-    """Random sequences of earn / redeem / reverse / transfer / expire / retry on a fresh SQLite store."""
+    """Random sequences of earn / award / redeem / reverse / transfer / expire / retry on a fresh SQLite store
+    (earn, fund and award take the hot path; the rest the general one)."""
 
     @initialize()
     def setup(self):
@@ -74,6 +75,16 @@ class LedgerMachine(RuleBasedStateMachine):
             self.led.transfer(self._key(), "E1", src, pts)
         except ConflictError:  # pragma: no cover - just funded
             pass
+
+    @rule(c=st.sampled_from(CUSTOMERS), pts=st.integers(1, 300), top_up=st.booleans())
+    def campaign_award(self, c, pts, top_up):
+        if top_up:
+            self.led.fund(self._key(), "CAMP", 200, unit="point")
+            self.issued += 200
+        try:
+            self.led.award(self._key(), "CAMP", c, pts)
+        except ConflictError:
+            pass  # the budget is short: refused whole
 
     @rule(days=st.integers(1, 40))
     def time_passes_and_points_expire(self, days):

@@ -14,6 +14,13 @@ account). Customer, corporate and budget balances are stored and guarded.
 
 Every request carries an idempotency key: a retry with the same key and the same request returns the
 first response and posts nothing; the same key with a different request is a ``ConflictError``.
+
+Hot path. A *simple* posting — one move between two accounts, optionally creating a lot: ``earn``,
+``award``, ``fund`` — skips SQLAlchemy statement execution. On PostgreSQL it is ONE autocommit round trip
+to the PL/pgSQL function ``kequn_ledger_move`` (migration 0013_ledger_move_fn), which also writes the
+idempotency response in the transaction row's own INSERT. On SQLite it is five DBAPI statements
+(sqlite3 keeps them prepared) and one commit. Both do exactly what the general path does (same rows, same
+checks, same errors); the general path (:meth:`Ledger.post`) serves every posting that spends lots.
 """
 
 from __future__ import annotations
@@ -21,8 +28,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import threading
+import weakref
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -56,6 +65,38 @@ DEBIT = point_account.update().where(
     sa.or_(point_account.c.allow_negative == 1, point_account.c.balance >= _B("amt"))).values(
     balance=point_account.c.balance - _B("amt"))
 
+# The hot path's SQL (DBAPI paramstyles: qmark for sqlite3, format for psycopg).
+PG_MOVE = ("SELECT txn_id, src_id, dst_id, lot_id FROM kequn_ledger_move(%s::text, %s::text, %s::text, %s::text, "
+           "%s::text, %s::timestamptz, %s::text, %s::text, %s::text, %s::boolean, %s::text, %s::text, %s::text, "
+           "%s::text, %s::bigint, %s::boolean, %s::timestamptz)")
+LITE_TXN = ("INSERT INTO point_txn (idempotency_key, kind, actor, memo, request_hash, response, created_at) "
+            "VALUES (?, ?, ?, ?, ?, NULL, ?) RETURNING id")
+LITE_LOT = ("INSERT INTO point_lot (account_id, txn_id, original, remaining, earned_at, expires_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id")
+LITE_DEBIT = "UPDATE point_account SET balance = balance - ? WHERE id = ? AND (allow_negative = 1 OR balance >= ?)"
+LITE_CREDIT = "UPDATE point_account SET balance = balance + ? WHERE id = ?"
+LITE_ENTRY = ("INSERT INTO point_entry (txn_id, from_account_id, to_account_id, amount, lot_id, created_at) "
+              "VALUES (?, ?, ?, ?, ?, ?)")
+LITE_RESPONSE = "UPDATE point_txn SET response = ? WHERE id = ?"
+LITE_ACCOUNT = "SELECT id FROM point_account WHERE owner_type = ? AND owner_id = ? AND kind = ? AND unit = ?"
+LITE_NEW_ACCOUNT = ("INSERT INTO point_account (owner_type, owner_id, kind, unit, balance, allow_negative) "
+                    "VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT DO NOTHING")
+
+#: an account as the ledger names it: (owner_type, owner_id, kind, unit, may go negative)
+AccountSpec = tuple[str, str, str, str, bool]
+
+
+def _give_back(held: list[Any]) -> None:
+    """Return held hot-path connections to their pool (autocommit off again, as the pool hands them out)."""
+    while held:
+        raw = held.pop()
+        try:
+            if raw.driver_connection is not None and not raw.driver_connection.closed:
+                raw.driver_connection.autocommit = False
+            raw.close()
+        except Exception:  # noqa: BLE001 - a broken connection is simply dropped
+            raw.invalidate()
+
 
 class InsufficientBalance(ConflictError):
     code = "insufficient_balance"
@@ -71,8 +112,8 @@ class PostingResult:
     replayed: bool = False
 
     def to_json(self) -> str:
-        d = asdict(self)
-        d.pop("replayed")
+        d = {"txn_id": self.txn_id, "key": self.key, "kind": self.kind, "entries": self.entries,
+             "details": self.details}  # = asdict() less ``replayed``, without its deep copies
         return json.dumps(d, ensure_ascii=False, sort_keys=True, default=str)
 
     @classmethod
@@ -105,21 +146,43 @@ class Ledger:
         self._ids: dict[tuple[str, str, str, str], int] = {}  # accounts are never deleted: ids can be cached
         self._owner: dict[int, str] = {}  # account id -> owner type, for committed accounts
         self._pending: dict[tuple[str, str, str, str], int] = {}  # learnt in the open transaction
+        self._dialect = engine.dialect.name
+        self._dbapi = engine.dialect.loaded_dbapi
+        # PostgreSQL hot path: one pool connection per thread, checked out (and pre-pinged) once, not per
+        # posting; given back by close(), or when the Ledger is garbage-collected
+        self._hot = threading.local()
+        self._held: list[Any] = []
+        self._release = weakref.finalize(self, _give_back, self._held)
+        # SQLite stores timestamps as text: the hot path formats them exactly as SQLAlchemy does
+        self._lite_ts = sa.DateTime(timezone=True).dialect_impl(engine.dialect).bind_processor(engine.dialect)
+
+    def close(self) -> None:
+        """Give back the connections the PostgreSQL hot path holds (also done when garbage-collected)."""
+        _give_back(self._held)
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     # ------------------------------------------------------------------ accounts
-    def account_id(self, conn: Connection, owner_type: str, owner_id: str, kind: str | None = None,
-                   unit: str = "point") -> int:
-        """Get or create an account (race-safe: insert-if-absent, then read)."""
+    @staticmethod
+    def account_spec(owner_type: str, owner_id: str, kind: str | None = None, unit: str = "point") -> AccountSpec:
+        """The full name of an account (system accounts fix their own kind, unit and sign)."""
         if owner_type == "system":
             if owner_id not in SYSTEM_ACCOUNTS:
                 raise NotFoundError(f"unknown system account {owner_id!r}")
             unit, negative = SYSTEM_ACCOUNTS[owner_id]
-            kind = owner_id
-        else:
-            if owner_type not in OWNER_KIND:
-                raise ValidationError(f"owner type must be one of {sorted(OWNER_KIND)}, got {owner_type!r}")
-            kind = kind or OWNER_KIND[owner_type]
-            negative = False
+            return owner_type, owner_id, owner_id, unit, negative
+        if owner_type not in OWNER_KIND:
+            raise ValidationError(f"owner type must be one of {sorted(OWNER_KIND)}, got {owner_type!r}")
+        return owner_type, owner_id, kind or OWNER_KIND[owner_type], unit, False
+
+    def account_id(self, conn: Connection, owner_type: str, owner_id: str, kind: str | None = None,
+                   unit: str = "point") -> int:
+        """Get or create an account (race-safe: insert-if-absent, then read)."""
+        owner_type, owner_id, kind, unit, negative = self.account_spec(owner_type, owner_id, kind, unit)
         cache_key = (owner_type, owner_id, kind, unit)
         cached = self._ids.get(cache_key) or self._pending.get(cache_key)
         if cached:
@@ -280,6 +343,122 @@ class Ledger:
             raise ConflictError(f"idempotency key {key!r} was already used for a different request")
         return PostingResult.from_json(row.response)
 
+    # ------------------------------------------------------------------ the hot path: one simple move
+    def move(self, key: str, kind: str, request: dict[str, Any], actor: str, src: AccountSpec, dst: AccountSpec,
+             amount: int, *, make_lot: bool = False, expires_at: dt.datetime | None = None) -> PostingResult:
+        """One posting that moves ``amount`` from ``src`` to ``dst`` (and, with ``make_lot``, gives ``dst``
+        a new lot expiring at ``expires_at``) under idempotency key ``key`` — the same rows, checks and
+        errors as :meth:`post` with a body of one ``_move``, in one round trip (PostgreSQL) or five prepared
+        statements (SQLite) and one durable commit. ``src`` may not be a lot-tracked account."""
+        if not key or len(key) > 200:
+            raise ValidationError("an idempotency key of 1–200 characters is required")
+        if src[2] in ("member", "corporate"):
+            raise ValidationError(f"a {src[2]} account spends through its lots (FIFO), not Ledger.move")
+        if src[3] != dst[3]:
+            raise ValidationError(f"cannot move between units {src[3]!r} and {dst[3]!r}")
+        digest = hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
+        now = self.clock()
+        expires_at = _aware(expires_at)
+        memo = request.get("memo")
+        try:
+            if self._dialect == "postgresql":
+                txn, s_id, d_id, lot = self._move_pg((key, kind, actor, digest, memo, now, src[0], src[1], src[2],
+                                                      src[4], dst[0], dst[1], dst[2], src[3], amount, make_lot,
+                                                      expires_at))
+            else:
+                raw = self.engine.raw_connection()
+                try:
+                    txn, s_id, d_id, lot = self._move_sqlite(raw.driver_connection, key, kind, actor, digest, memo,
+                                                             now, src, dst, amount, make_lot, expires_at)
+                finally:
+                    raw.close()
+        except self._dbapi.IntegrityError as exc:
+            # the key exists (a retry, or a concurrent request with the same key that won the race)
+            replay = self._replay(key, digest)
+            if replay:
+                return replay
+            raise sa.exc.IntegrityError("ledger move", None, exc) from exc
+        except self._dbapi.Error as exc:
+            message = str(getattr(getattr(exc, "diag", None), "message_primary", None) or exc)
+            if message.startswith("kequn:insufficient_balance: "):
+                raise InsufficientBalance(message.split(": ", 1)[1]) from None
+            if message.startswith("kequn:invalid: "):
+                raise ValidationError(message.split(": ", 1)[1]) from None
+            raise sa.exc.DBAPIError.instance("ledger move", None, exc, self._dbapi.Error) from exc
+        for spec, acc in ((src, s_id), (dst, d_id)):  # committed: the ids are real
+            self._ids[spec[:4]] = acc
+            self._owner[acc] = spec[0]
+        entries = [{"from": s_id, "to": d_id, "amount": amount, "lot": lot}]
+        return PostingResult(txn, key, kind, entries, {"lot": lot} if make_lot else {})
+
+    def _move_pg(self, params: tuple[Any, ...]) -> tuple[int, int, int, int | None]:
+        """One autocommit statement: the function's work is one transaction and one (group) commit. A held
+        connection found broken is replaced and the call retried once — safe, because a retry of a posting
+        that did commit replays it (same idempotency key)."""
+        for attempt in (1, 2):
+            held = getattr(self._hot, "held", None)
+            if held is None or held[1].closed:
+                raw = self.engine.raw_connection()
+                dbapi = raw.driver_connection
+                dbapi.autocommit = True
+                held = self._hot.held = (raw, dbapi, dbapi.cursor())
+                self._held.append(raw)
+            raw, dbapi, cur = held
+            try:
+                cur.execute(PG_MOVE, params, prepare=True)
+                row = cur.fetchone()
+                return row[0], row[1], row[2], row[3]
+            except self._dbapi.OperationalError:
+                if attempt == 2 or not (dbapi.closed or dbapi.broken):
+                    raise
+                self._hot.held = None
+                self._held.remove(raw)
+                raw.invalidate()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _move_sqlite(self, dbapi: Any, key: str, kind: str, actor: str, digest: str, memo: str | None,
+                     now: dt.datetime, src: AccountSpec, dst: AccountSpec, amount: int, make_lot: bool,
+                     expires_at: dt.datetime | None) -> tuple[int, int, int, int | None]:
+        ts = self._lite_ts(now)
+        cur = dbapi.cursor()
+        try:
+            cur.execute(LITE_TXN, (key, kind, actor, memo, digest, ts))  # takes the write lock
+            txn = cur.fetchone()[0]
+            s_id = self._lite_account(cur, src)
+            d_id = self._lite_account(cur, dst)
+            lot = None
+            if make_lot:
+                cur.execute(LITE_LOT, (d_id, txn, amount, amount, ts, self._lite_ts(expires_at)))
+                lot = cur.fetchone()[0]
+            if src[0] != "system":  # system balances are derived from entries
+                cur.execute(LITE_DEBIT, (amount, s_id, amount))
+                if cur.rowcount != 1:
+                    have = cur.execute("SELECT balance FROM point_account WHERE id = ?", (s_id,)).fetchone()[0]
+                    raise InsufficientBalance(f"account {s_id} has {have}, needs {amount}")
+            if dst[0] != "system":
+                cur.execute(LITE_CREDIT, (amount, d_id))
+            cur.execute(LITE_ENTRY, (txn, s_id, d_id, amount, lot, ts))
+            response = PostingResult(txn, key, kind, [{"from": s_id, "to": d_id, "amount": amount, "lot": lot}],
+                                     {"lot": lot} if make_lot else {})
+            cur.execute(LITE_RESPONSE, (response.to_json(), txn))
+            dbapi.commit()
+        except BaseException:
+            dbapi.rollback()
+            raise
+        finally:
+            cur.close()
+        return txn, s_id, d_id, lot
+
+    def _lite_account(self, cur: Any, spec: AccountSpec) -> int:
+        cached = self._ids.get(spec[:4])
+        if cached:
+            return cached
+        row = cur.execute(LITE_ACCOUNT, spec[:4]).fetchone()
+        if row is None:
+            cur.execute(LITE_NEW_ACCOUNT, (*spec[:4], int(spec[4])))
+            row = cur.execute(LITE_ACCOUNT, spec[:4]).fetchone()
+        return int(row[0])  # cached by move() once committed
+
     # ------------------------------------------------------------------ operations
     def earn(self, key: str, owner_id: str, points: int, *, owner_type: str = "customer",
              expires_at: dt.datetime | None = None, actor: str = "system", memo: str | None = None) -> PostingResult:
@@ -287,13 +466,8 @@ class Ledger:
         _positive(points, "points")
         req = {"op": "earn", "owner": [owner_type, owner_id], "points": points,
                "expires_at": _aware(expires_at), "memo": memo}
-
-        def body(conn: Connection, txn: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-            dst = self.account_id(conn, owner_type, owner_id)
-            lot = self._new_lot(conn, txn, dst, points, expires_at)
-            return [self._move(conn, txn, self.account_id(conn, "system", "issuance"), dst, points, lot)], {"lot": lot}
-
-        return self.post(key, "earn", req, actor, body)
+        return self.move(key, "earn", req, actor, self.account_spec("system", "issuance"),
+                         self.account_spec(owner_type, owner_id), points, make_lot=True, expires_at=expires_at)
 
     def award_batch(self, key: str, campaign_id: str, awards: list[tuple[str, int]], *,
                     expires_at: dt.datetime | None = None, actor: str = "system",
@@ -327,12 +501,8 @@ class Ledger:
         if source is None:
             raise ValidationError(f"unit must be 'fen' or 'point', got {unit!r}")
         req = {"op": "fund", "campaign": campaign_id, "amount": amount, "unit": unit}
-
-        def body(conn: Connection, txn: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-            dst = self.account_id(conn, "campaign", campaign_id, unit=unit)
-            return [self._move(conn, txn, self.account_id(conn, "system", source), dst, amount)], {}
-
-        return self.post(key, "fund", req, actor, body)
+        return self.move(key, "fund", req, actor, self.account_spec("system", source),
+                         self.account_spec("campaign", campaign_id, unit=unit), amount)
 
     def award(self, key: str, campaign_id: str, customer_id: str, points: int, *,
               expires_at: dt.datetime | None = None, actor: str = "system") -> PostingResult:
@@ -340,14 +510,8 @@ class Ledger:
         _positive(points, "points")
         req = {"op": "award", "campaign": campaign_id, "customer": customer_id, "points": points,
                "expires_at": _aware(expires_at)}
-
-        def body(conn: Connection, txn: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-            src = self.account_id(conn, "campaign", campaign_id, unit="point")
-            dst = self.account_id(conn, "customer", customer_id)
-            lot = self._new_lot(conn, txn, dst, points, expires_at)
-            return [self._move(conn, txn, src, dst, points, lot)], {"lot": lot}
-
-        return self.post(key, "award", req, actor, body)
+        return self.move(key, "award", req, actor, self.account_spec("campaign", campaign_id, unit="point"),
+                         self.account_spec("customer", customer_id), points, make_lot=True, expires_at=expires_at)
 
     def spend(self, conn: Connection, txn: int, owner_type: str, owner_id: str, points: int,
               sink: int) -> list[dict[str, Any]]:
