@@ -43,6 +43,7 @@ DOC = ROOT / "docs" / "performance.md"
 TITLE = "10M-customer out-of-core run"
 END = "2026-10-31"
 MAKER, CHECKER = "scale-maker", "scale-checker"
+SCRIPT_MTIME = Path(__file__).stat().st_mtime
 
 
 # ------------------------------------------------------------------------------------------ measuring
@@ -160,7 +161,11 @@ class Run:
         if self.done(name):
             print(f"= {name}: done before ({self.state['steps'][name]['wall_s']}s)", flush=True)
             return self.state["steps"][name]
-        print(f"▶ {name} {time.strftime('%H:%M:%S')} …", flush=True)
+        free = shutil.disk_usage(self.out).free / 2**30
+        if free < self.a.min_free_gb:
+            raise SystemExit(f"only {free:.1f} GB free on {self.out} (< --min-free-gb {self.a.min_free_gb}); "
+                             f"stopped before {name} — free some disk and rerun to resume")
+        print(f"▶ {name} {time.strftime('%H:%M:%S')} ({free:.0f} GB free) …", flush=True)
         rec = run_child(cmd, env or self.env(), self.out / "logs" / f"{name}.log", self.spill)
         rec["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         rec["warehouse_mb"] = round(du(self.data / "warehouse.duckdb") / 2**20)
@@ -172,6 +177,9 @@ class Run:
               f"peak RSS {rec['peak_rss_mb']:,} MB, load {rec['load_mean']} (log {rec['log']})", flush=True)
         if rec["exit"] != 0:
             raise SystemExit(f"step {name} failed (exit {rec['exit']}); see {rec['log']}; rerun to resume")
+        if Path(__file__).stat().st_mtime != SCRIPT_MTIME:  # the script was improved meanwhile: resume with it
+            print(f"{__file__} changed: restarting to resume with it", flush=True)
+            os.execv(sys.executable, [sys.executable, *sys.argv])
         return rec
 
     # ---------------------------------------------------------------------------------- the steps
@@ -323,7 +331,8 @@ def write_doc(run: Run) -> None:
     done = {k: v for k, v in steps.items() if v.get("exit") == 0}
     shards = [k for k in range(p["shards"]) if f"load-{k}" in done]
     cmd = (f".venv/bin/python bench/scale.py --out {run.out} --customers {p['customers']} --shards {p['shards']} "
-           f"--months {p['months']} --memory-limit {p['memory_limit']}")
+           f"--months {p['months']} --memory-limit {p['memory_limit']} --model-customers {p['model_customers']} "
+           f"--model-months {p['model_months']}")
     loads = [v["load_mean"] for v in done.values()]
     lines = [f"## {TITLE}", "",
              f"Command: `{cmd}` (resumable; state in `{run.out}/state.json`, one log per step in `logs/`).  ",
@@ -355,28 +364,9 @@ def write_doc(run: Run) -> None:
         lines.append(f"| {label} | {_fmt_s(v['wall_s'])} | {_fmt_s(v['cpu_s'])} | {v['peak_rss_mb'] / 1024:.2f} GB | "
                      f"{v['load_mean']:.1f} | {rows} | {disk} | {'yes' if v['peak_rss_mb'] <= 10240 else 'no'} |")
 
-    for name, label in (("model-synth", "model bank: synth"), ("model-load", "model bank: load"),
-                        ("model-train", "model bank: train retail_churn"), ("model-approve", "model: submit, approve, promote")):
-        if name in done:
-            v = done[name]
-            extra = f"test AUC {v['test_auc']:.3f} (n {v['test_n']:,}, out of time)" if name == "model-train" and v.get("test_auc") else ""
-            row(name, label, extra, "")
-    for k in range(p["shards"]):
-        if f"synth-{k}" in done and f"load-{k}" in done:
-            s = done[f"synth-{k}"]
-            row(f"synth-{k}", f"shard {k}: synth", f"{s['rows']:,} ({s['transactions']:,} txn)", f"{s['files_mb']:,} MB files")
-            lv = done[f"load-{k}"]
-            row(f"load-{k}", f"shard {k}: load", f"{(lv.get('rows') or 0):,} loaded, {lv.get('quarantined')} quarantined",
-                f"warehouse {lv['warehouse_mb'] / 1024:.1f} GB, spill peak {lv['spill_peak_mb']:,} MB")
-    for name, label in (("tags", f"tags as of {END}"), ("segments", "segments (standard groups)"),
-                        ("journeys", "journeys"), ("tags-features", "tags 1 and 3 months earlier"),
-                        ("score", "score retail_churn (all customers)")):
-        if name in done:
-            v = done[name]
-            rows = f"{v['rows']:,}" if isinstance(v.get("rows"), int) else ""
-            if name == "segments" and v.get("figures"):
-                rows = f"{v['figures'].get('segments')} segments"
-            row(name, label, rows, f"spill peak {v['spill_peak_mb']:,} MB")
+    for name, v in done.items():
+        label, rows, disk = _describe(name, v, p)
+        row(name, label, rows, disk)
     tot = [v for k, v in done.items() if k.startswith(("synth-", "load-"))]
     if shards:
         txn = sum(done[f"synth-{k}"]["transactions"] for k in shards)
@@ -391,6 +381,32 @@ def write_doc(run: Run) -> None:
     text = pattern.sub(lambda _m: section + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
     DOC.write_text(text, encoding="utf-8")
     print(f"wrote section '{TITLE}' of {DOC}")
+
+
+def _describe(name: str, v: dict, p: dict) -> tuple[str, str, str]:
+    """(label, rows, disk) of a finished step for the doc table."""
+    spill = f"spill peak {v['spill_peak_mb']:,} MB" if v.get("spill_peak_mb") else ""
+    if name.startswith("synth-"):
+        return (f"shard {name[6:]}: synth", f"{v['rows']:,} ({v['transactions']:,} txn)", f"{v['files_mb']:,} MB files")
+    if name.startswith("load-"):
+        return (f"shard {name[5:]}: load", f"{(v.get('rows') or 0):,} loaded, {v.get('quarantined')} quarantined",
+                f"warehouse {v['warehouse_mb'] / 1024:.1f} GB" + (f", {spill}" if spill else ""))
+    if name == "model-train":
+        auc = f"test AUC {v['test_auc']:.3f} (n {v['test_n']:,}, out of time)" if v.get("test_auc") else ""
+        return f"model bank ({p['model_customers']:,} customers): train retail_churn", auc, ""
+    if name == "segments" and v.get("figures"):
+        return "segments: standard groups approved + snapshotted", f"{v['figures'].get('segments')} segments", spill
+    if name == "journeys" and v.get("figures"):
+        tr = v["figures"].get("journeys", {})
+        return "journeys", ", ".join(f"{k} {t['customers']:,}" if isinstance(t.get("customers"), int) else f"{k} error"
+                                       for k, t in tr.items()), spill
+    rows = f"{v['rows']:,}" if isinstance(v.get("rows"), int) else ""
+    label = {"init": "init (stores)", "model-synth": f"model bank: synth {p['model_customers']:,} × {p['model_months']}",
+             "model-load": "model bank: load", "model-approve": "model: submit, approve (2nd user), promote",
+             "tags": f"tags as of {END} (customer, enterprise, merchant)",
+             "tags-features": "tags 1 and 3 months earlier (model features)",
+             "score": "score retail_churn, every customer"}.get(name, name)
+    return label, rows, spill
 
 
 def _mem_gb() -> int:
@@ -411,6 +427,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="DuckDB threads (0 = all cores)")
     ap.add_argument("--model-customers", type=int, default=20_000)
     ap.add_argument("--model-months", type=int, default=12)
+    ap.add_argument("--min-free-gb", type=float, default=10.0, help="stop (resumably) before a step when "
+                    "less disk than this is free")
     ap.add_argument("--keep-shards", action="store_true", help="keep each shard's files after loading")
     ap.add_argument("--doc", action="store_true", help="only rewrite the docs/performance.md section")
     ap.add_argument("--no-doc", action="store_true", help="do not write docs/performance.md at the end")
