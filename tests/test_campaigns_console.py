@@ -119,6 +119,25 @@ def test_monitor_shows_each_segments_process_and_result_indicators(world: Any) -
     analyst.cookies.set("lang", "en")
     en = analyst.get("/campaigns").text
     assert "Segment indicators" in en and "Product opened" in en and "Contacted within SLA" in en
+    # a campaign launched without a control group and not yet observed: unbounded intervals are null, not a 500
+    assert analyst.post("/api/campaigns", json={**spec, "campaign_id": "mon-2", "audience": {"segment_id": "vip"},
+                                                "control_share": 0.0}).status_code == 200
+    with engine.begin() as conn:
+        conn.execute(T.campaign_run.insert().values(run_id="m2", campaign_id="mon-2", version=1, started_at=now,
+                                                    as_of=dt.date(2026, 11, 16), counts="{}"))
+        conn.execute(T.assignment.insert(), [dict(run_id="m2", campaign_id="mon-2", customer_id=f"C{i}",
+                                                  arm="treatment", branch_id="B100", eligible=1) for i in range(5)])
+        conn.execute(T.response.insert(), [dict(run_id="m2", campaign_id="mon-2", customer_id=f"C{i}",
+                                                arm="treatment", converted=0, redeemed=0, amount=0,
+                                                source="product_opened", observed_at=now) for i in range(5)])
+    segs = {s["segment_id"]: s for s in analyst.get("/api/monitor/segments").json()}
+    assert segs["vip"]["result"]["conversions"]["product_opened"]["lift"]["ci95"] == [None, None]
+    review_json = analyst.get("/api/review?until=2026-11-20")
+    assert review_json.status_code == 200
+    (m2,) = [c for c in review_json.json()["campaigns"] if c["campaign_id"] == "mon-2"]
+    assert m2["lift"]["ci95"] == [None, None]
+    assert analyst.get("/api/campaigns/mon-2/results").status_code == 200
+    assert analyst.get("/campaigns").status_code == 200
     # every label the campaign pages use exists in both languages
     from kequn.web import i18n
 

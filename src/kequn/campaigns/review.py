@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -82,9 +83,14 @@ def source_stats(engine: Any, run_ids: list[str]) -> dict[str, dict[str, ArmStat
     return out
 
 
+def _ci(low: float, high: float) -> list[float | None]:
+    """A 95% interval for JSON: [None, None] when it is unbounded (an arm without customers)."""
+    return [low, high] if math.isfinite(low) and math.isfinite(high) else [None, None]
+
+
 def _lift_json(res: Lift) -> dict[str, Any]:
     return {"treatment_rate": res.treatment, "control_rate": res.control, "diff": res.diff,
-            "ci95": [res.low, res.high], "significant": res.significant}
+            "ci95": _ci(res.low, res.high), "significant": res.significant}
 
 
 def headline_source(present: list[str] | set[str], spec: dict[str, Any]) -> str | None:
@@ -143,7 +149,7 @@ def campaign_result(engine: Any, campaign_id: str, run_ids: list[str], spec: dic
         bl = lift(arms.get("treatment", ArmStats(0, 0, 0)), arms.get("control", ArmStats(0, 0, 0)))
         by_branch.append({"branch_id": b, "n_treatment": bl.n_treatment, "n_control": bl.n_control,
                           "treatment_rate": bl.treatment, "control_rate": bl.control, "lift": bl.diff,
-                          "ci": [bl.low, bl.high]})
+                          "ci": _ci(bl.low, bl.high)})
     supp = _counts(engine, T.suppression, T.suppression.c.reason, run_ids)
     return {
         "campaign_id": campaign_id, "name": spec.get("name"), "segment_id": spec.get("audience", {}).get("segment_id"),
@@ -200,7 +206,7 @@ def segment_indicators(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 t, c = conv["arms"].get("treatment", {}), conv["arms"].get("control", {})
                 nt = int(t.get("n", 0))
                 low, high = conv["lift"]["ci95"]
-                se = (high - low) / (2 * 1.96) if nt and c.get("n") else float("inf")
+                se = (high - low) / (2 * 1.96) if nt and c.get("n") and low is not None else float("inf")
                 k["campaigns"] += 1
                 k["n_treatment"] += nt
                 k["n_control"] += int(c.get("n", 0))
@@ -213,7 +219,7 @@ def segment_indicators(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             nt = k["n_treatment"]
             diff = k["incremental"] / nt if nt else 0.0
             half = 1.96 * var ** 0.5 / nt if nt else float("inf")
-            k["lift"] = {"diff": diff, "ci95": [diff - half, diff + half],
+            k["lift"] = {"diff": diff, "ci95": _ci(diff - half, diff + half),
                          "significant": diff - half > 0 or diff + half < 0}
             k["treatment_rate"] = k["conversions_treatment"] / nt if nt else 0.0
             k["control_rate"] = k["conversions_control"] / k["n_control"] if k["n_control"] else 0.0
