@@ -132,8 +132,10 @@ from kequn.routing.store import DecisionWriter
 app = FastAPI()
 app.include_router(router)  # its lifespan closes the writer on shutdown (queued decisions are committed)
 app.state.routing_engine = engine_for(os.environ["KEQUN_BENCH_OPSTORE"])
+_switch = os.environ["KEQUN_BENCH_SWITCH_MS"]
 app.state.routing_writer = DecisionWriter(app.state.routing_engine,
-                                          max_wait=float(os.environ["KEQUN_BENCH_MAX_WAIT_MS"]) / 1000)
+                                          max_wait=float(os.environ["KEQUN_BENCH_MAX_WAIT_MS"]) / 1000,
+                                          switch_interval=float(_switch) / 1000 if _switch else None)
 
 
 @app.post("/bench/noop")
@@ -143,12 +145,14 @@ async def noop(request: Request):  # same-run baseline: the HTTP stack alone (re
 """
 
 
-def start_server(tmp: Path, url: str, port: int, workers: int, max_wait_ms: float) -> subprocess.Popen:
+def start_server(tmp: Path, url: str, port: int, workers: int, max_wait_ms: float,
+                 switch_ms: float | None) -> subprocess.Popen:
     import os
 
     (tmp / "kequn_bench_route_app.py").write_text(SERVER_MODULE, encoding="utf-8")
     env = {**os.environ, "KEQUN_BENCH_SRC": str(ROOT / "src"), "KEQUN_BENCH_OPSTORE": url,
-           "KEQUN_BENCH_MAX_WAIT_MS": str(max_wait_ms), "PYTHONPATH": str(tmp)}
+           "KEQUN_BENCH_MAX_WAIT_MS": str(max_wait_ms), "PYTHONPATH": str(tmp),
+           "KEQUN_BENCH_SWITCH_MS": "" if switch_ms is None else str(switch_ms)}
     return subprocess.Popen([sys.executable, "-m", "uvicorn", "kequn_bench_route_app:app", "--host", "127.0.0.1",
                              "--port", str(port), "--workers", str(workers), "--log-level", "warning",
                              "--no-access-log"], env=env, cwd=tmp)
@@ -388,9 +392,10 @@ def over_http(args: argparse.Namespace) -> dict:
         url = pg_url or f"sqlite:///{Path(tmp) / 'ops.sqlite'}"
         prepare_store(url)
         port = free_port()
-        proc = start_server(Path(tmp), url, port, args.workers, args.max_wait_ms)
+        switch_ms = None if args.switch_interval_ms == 0 else args.switch_interval_ms
+        proc = start_server(Path(tmp), url, port, args.workers, args.max_wait_ms, switch_ms)
         out: dict = {"workers": args.workers, "store": "postgresql" if args.pg else "sqlite",
-                     "writer_max_wait_ms": args.max_wait_ms}
+                     "writer_max_wait_ms": args.max_wait_ms, "switch_interval_ms": switch_ms or 5}
         try:
             wait_up(port, proc)
             n_open = int(args.rate * args.duration)
@@ -456,6 +461,8 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=8, help="closed-loop client threads (0: skip)")
     ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     ap.add_argument("--max-wait-ms", type=float, default=2.0, help="group commit: longest wait of a batch")
+    ap.add_argument("--switch-interval-ms", type=float, default=1.0,
+                    help="the writer's thread switch interval (0: leave Python's default 5 ms)")
     ap.add_argument("--no-http", action="store_true")
     ap.add_argument("--no-doc", action="store_true", help="print only; do not update docs/performance.md")
     ap.add_argument("--pg", default=None, metavar="ADMIN_URL",

@@ -296,3 +296,23 @@ def test_two_writers_on_one_sqlite_file_take_turns(tmp_path):
     assert sum(w.committed for w in writers) == 120 and min(w.committed for w in writers) > 0
     for e in engines:
         e.dispose()
+
+
+def test_writer_only_ever_lowers_the_thread_switch_interval(tmp_path):
+    import sys
+
+    eng = engine_for(f"sqlite:///{tmp_path / 'ops.sqlite'}")
+    before = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.005)
+        store.DecisionWriter(eng).close()
+        assert sys.getswitchinterval() == pytest.approx(store.SWITCH_INTERVAL_SECONDS)
+        sys.setswitchinterval(0.0005)
+        store.DecisionWriter(eng).close()  # already lower: left alone
+        assert sys.getswitchinterval() == pytest.approx(0.0005)
+        sys.setswitchinterval(0.005)
+        store.DecisionWriter(eng, switch_interval=None).close()
+        assert sys.getswitchinterval() == pytest.approx(0.005)
+    finally:
+        sys.setswitchinterval(before)
+        eng.dispose()

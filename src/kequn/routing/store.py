@@ -134,6 +134,11 @@ class DecisionLogError(StoreError):
 #: decision has waited ``MAX_WAIT_SECONDS`` (time spent queued behind the previous commit counts)
 MAX_BATCH = 256
 MAX_WAIT_SECONDS = 0.002
+#: the interpreter's thread switch interval while a writer runs (Python's default is 5 ms): the writer
+#: thread needs the GIL back after each fsync and database round trip, and in a busy server the request
+#: thread would otherwise keep it up to 5 ms each time (measured: median batch commit 3.0 → 0.9 ms with a
+#: CPU-busy thread beside it)
+SWITCH_INTERVAL_SECONDS = 0.001
 
 
 class _Item:
@@ -154,18 +159,25 @@ class DecisionWriter:
     fails is rolled back whole (decisions and branch leads) and every caller in it gets a
     :class:`DecisionLogError` naming the cause; the writer carries on with the next batch.
 
+    The writer lowers the process's thread switch interval to ``switch_interval`` (1 ms) so its thread gets
+    the GIL back promptly after each commit in a CPU-busy server (``None`` leaves it alone).
+
     On SQLite files, writer threads of several processes (uvicorn workers) take turns through an ``flock``
     on ``<database>.writer.lock`` instead of SQLite's busy handler, which sleeps in steps of 1–100 ms.
 
     :meth:`close` stops taking decisions, commits everything already queued and stops the thread.
     """
 
-    def __init__(self, engine: Engine, max_batch: int = MAX_BATCH, max_wait: float = MAX_WAIT_SECONDS) -> None:
+    def __init__(self, engine: Engine, max_batch: int = MAX_BATCH, max_wait: float = MAX_WAIT_SECONDS,
+                 switch_interval: float | None = SWITCH_INTERVAL_SECONDS) -> None:
         import queue
+        import sys
         import threading
 
         if max_batch < 1 or max_wait < 0:
             raise ValueError(f"max_batch must be ≥ 1 and max_wait ≥ 0, got {max_batch}, {max_wait}")
+        if switch_interval is not None and sys.getswitchinterval() > switch_interval:
+            sys.setswitchinterval(switch_interval)  # process-wide; only ever lowered (None: leave it)
         self.engine, self.max_batch, self.max_wait = engine, max_batch, max_wait
         self.batches = self.committed = 0  # counters (tests, bench)
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
