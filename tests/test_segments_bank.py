@@ -232,12 +232,9 @@ def test_rule_with_employer_and_band_equals_sql(bank: Any) -> None:
     seg = SegmentDef(id="mfg_rich", name_zh="制造业高资产", name_en="x",
                      rule='payroll_flag and aum_tier >= "wealth" and employer.industry == "制造业"')
     expected = _sql_ids(wh, f"""
-        WITH pe AS (SELECT i.customer_id, arg_max(b.enterprise_id, b.pay_date) AS enterprise_id
-                    FROM payroll_item i JOIN payroll_batch b USING (batch_id)
-                    WHERE b.pay_date BETWEEN DATE '{AS_OF}' - INTERVAL 89 DAY AND DATE '{AS_OF}'
-                    GROUP BY i.customer_id)  -- employer. = the payroll_employer tag (代发单位)
-        SELECT p.customer_id FROM {SNAP} p JOIN pe USING (customer_id)
-        JOIN enterprise e ON e.enterprise_id = pe.enterprise_id
+        SELECT p.customer_id FROM {SNAP} p
+        JOIN relationship r ON r.to_id = p.customer_id AND r.kind = 'employer_employee'
+        JOIN enterprise e ON e.enterprise_id = r.from_id  -- one link each here: employer. = payroll_employer
         WHERE p.payroll_flag AND p.aum_tier IN ('wealth', 'private') AND e.industry = '制造业'""")
     assert expected
     assert _ids(service.evaluate(wh, seg, AS_OF)) == expected

@@ -33,23 +33,40 @@ def _sql(wh: Any, query: str) -> set[str]:
     return {r[0] for r in wh.con.con.execute(query).fetchall()}
 
 
+EMPLOYER_SQL = """
+    WITH link AS (SELECT to_id AS customer_id, max(CAST(valid_from AS VARCHAR) || '|' || from_id) AS k
+                  FROM relationship WHERE kind = 'employer_employee' AND from_type = 'enterprise'
+                    AND to_type = 'customer' AND valid_from <= DATE '{d}' AND (valid_to IS NULL OR valid_to >= DATE '{d}')
+                  GROUP BY 1),
+         paid AS (SELECT i.customer_id, max(CAST(b.pay_date AS VARCHAR) || '|' || b.enterprise_id) AS k
+                  FROM payroll_item i JOIN payroll_batch b USING (batch_id)
+                  WHERE b.pay_date BETWEEN DATE '{d}' - INTERVAL 89 DAY AND DATE '{d}' GROUP BY 1)
+    SELECT customer_id, substr(coalesce(link.k, paid.k), 12) FROM link FULL JOIN paid USING (customer_id)"""
+
+
 def test_employer_relation_is_the_payroll_employer_tag(bank: Any) -> None:
+    from kequn.graph import employer_of
     from kequn.tags.build import profile_expr
     from kequn.tags.model import Tables
 
     wh, info = bank
-    # a declared employer that does not pay the customer: the relation follows payroll, like the tag
+    # a newer declared link to another enterprise wins over the old link and the payroll; a customer signed
+    # up for payroll (代发签约) but not paid yet has an employer too (the payroll journey's first stage)
     moved = next(c for c, e in info["employer"].items() if e != "E2")
-    _insert(wh, "relationship", [{"from_type": "enterprise", "from_id": "E2", "to_type": "customer", "to_id": moved,
-                                  "kind": "employer_employee", "valid_from": dt.date(2026, 6, 1)}])
+    unpaid = next(c["customer_id"] for c in info["customers"] if c["customer_id"] not in info["employer"])
+    _insert(wh, "relationship", [
+        {"from_type": "enterprise", "from_id": "E2", "to_type": "customer", "to_id": moved,
+         "kind": "employer_employee", "valid_from": dt.date(2026, 6, 1)},
+        {"from_type": "enterprise", "from_id": "E4", "to_type": "customer", "to_id": unpaid,
+         "kind": "employer_employee", "valid_from": dt.date(2026, 6, 20)}])
     tag = {r["customer_id"]: r["payroll_employer"] for r in
            profile_expr("customer", Tables(wh), AS_OF, ["payroll_employer"]).to_pyarrow().to_pylist()}
+    expected = dict(wh.con.con.execute(EMPLOYER_SQL.format(d=AS_OF)).fetchall())
+    assert {c: e for c, e in tag.items() if e is not None} == expected
+    assert (tag[moved], tag[unpaid]) == ("E2", "E4")
+    graph = {r["customer_id"]: r["enterprise_id"] for r in employer_of(wh, AS_OF).to_pyarrow().to_pylist()}
+    assert graph == expected
     industry = dict(wh.con.con.execute("SELECT enterprise_id, industry FROM enterprise").fetchall())
-    # independent SQL: the enterprise of the latest payroll batch in the 90 days ending on the day
-    latest = dict(wh.con.con.execute(f"""
-        SELECT customer_id, arg_max(b.enterprise_id, b.pay_date) FROM payroll_item i JOIN payroll_batch b USING (batch_id)
-        WHERE b.pay_date BETWEEN DATE '{AS_OF}' - INTERVAL 89 DAY AND DATE '{AS_OF}' GROUP BY customer_id""").fetchall())
-    assert {c: e for c, e in tag.items() if e is not None} == latest and tag[moved] != "E2"
     for ind in ("制造业", "教育", "批发和零售业"):
         by_tag = {c for c, e in tag.items() if e is not None and industry[e] == ind}
         assert by_tag and _members(wh, f'employer.industry == "{ind}"') == by_tag, ind

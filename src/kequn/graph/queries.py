@@ -44,18 +44,16 @@ def edges(wh: Any, as_of: dt.date, kind: str | None = None) -> Any:
 
 
 def employer_of(wh: Any, as_of: dt.date | None) -> Any:
-    """(customer_id, enterprise_id): each customer's employer as of the date — the latest-starting
-    ``employer_employee`` link, or, without any, the enterprise of the latest payroll that paid them."""
-    as_of = as_of or dt.date.today()
-    rel = edges(wh, as_of, "employer_employee").filter(lambda t: (t.from_type == "enterprise")
-                                                         & (t.to_type == "customer"))
-    rel = rel.select(customer_id=rel.to_id, enterprise_id=rel.from_id, _since=rel.valid_from, _src=ibis.literal(1))
-    pay = payroll_pairs(wh, as_of, days=366)
-    pay = pay.select("customer_id", "enterprise_id", _since=pay.last_paid, _src=ibis.literal(0))
-    both = _nullable(rel).union(_nullable(pay))
-    w = ibis.window(group_by="customer_id", order_by=[ibis.desc("_src"), ibis.desc("_since"), "enterprise_id"])
-    ranked = both.mutate(_rn=ibis.row_number().over(w))
-    return ranked.filter(ranked._rn == 0).select("customer_id", "enterprise_id")
+    """(customer_id, enterprise_id): each customer's employer (代发单位) as of the date — exactly the customer
+    tag ``payroll_employer``, computed by the tag engine's own registered expression: the latest-starting
+    ``employer_employee`` link valid on the day, else the enterprise of the latest payroll in 90 days
+    (ties: the largest enterprise id). The rule language's ``employer.`` relation is the same tag."""
+    from kequn.tags.build import profile_expr
+    from kequn.tags.model import Tables
+
+    t = profile_expr("customer", Tables(wh), as_of or dt.date.today(), ["payroll_employer"])
+    t = t.filter(t.payroll_employer.notnull())
+    return t.select("customer_id", enterprise_id=t.payroll_employer)
 
 
 def payroll_pairs(wh: Any, as_of: dt.date, days: int = PAYROLL_WINDOW_DAYS, offset: int = 0) -> Any:

@@ -133,6 +133,20 @@ def _scores(t: Tables, a: AsOf) -> ir.Table | None:
     return s.select(key=s.customer_id, score_name=s.score_name, as_of=s.as_of, score=s.score)
 
 
+def _employer_links(t: Tables, a: AsOf) -> ir.Table:
+    """Declared ``employer_employee`` links (enterprise → customer) valid on the as-of day."""
+    r = t["relationship"]
+    r = r.filter(r.kind == "employer_employee", r.from_type == "enterprise", r.to_type == "customer",
+                 r.valid_from <= a.lit, r.valid_to.isnull() | (r.valid_to >= a.lit))
+    return r.select(key=r.to_id, enterprise_id=r.from_id, since=r.valid_from)
+
+
+def _latest(day: ir.DateValue, enterprise_id: ir.StringValue, where: ir.BooleanValue | None = None) -> ir.StringValue:
+    """Aggregate: the enterprise of the latest ``day`` (ties: the largest enterprise id) — deterministic and
+    portable: the max of 'YYYY-MM-DD|id', the id cut back out."""
+    return (day.cast("string") + "|" + enterprise_id).max(where=where).substr(11)
+
+
 def _gov_data(t: Tables, a: AsOf) -> ir.Table:
     """Government records (``gov_data``) received in the 365 days ending on the as-of day, of customers whose
     ``gov_data`` consent is in force at the end of that day: their latest consent record of that purpose (any
@@ -160,6 +174,7 @@ GROUPS: tuple[Group, ...] = (
     Group("customer_merchant", "customer", _merchants_owned),
     Group("customer_score", "customer", _scores),
     Group("customer_gov", "customer", _gov_data),
+    Group("customer_employer", "customer", _employer_links),
 )
 
 
@@ -332,8 +347,10 @@ DEFS: tuple[TagDef, ...] = (
     _der("products_held", ("_products_acc", "_products_hold"), lambda w, a: (w._products_acc + w._products_hold).cast("int64")),
     _der("wealth_holder", ("_wealth_acc", "_wealth_hold"), lambda w, a: w._wealth_acc | w._wealth_hold),
     _agg("payroll_flag", "customer_payroll", lambda p, a: (p.pay_date >= a.first_day(90)).any(), fill=False),
-    _agg("payroll_employer", "customer_payroll",
-         lambda p, a: p.enterprise_id.argmax(p.pay_date, where=p.pay_date >= a.first_day(90))),
+    _agg("_paid_employer", "customer_payroll", lambda p, a: _latest(p.pay_date, p.enterprise_id, p.pay_date >= a.first_day(90))),
+    _agg("_declared_employer", "customer_employer", lambda r, a: _latest(r.since, r.enterprise_id)),
+    _der("payroll_employer", ("_declared_employer", "_paid_employer"),
+         lambda w, a: ibis.coalesce(w._declared_employer, w._paid_employer)),
     _agg("salary_avg_90d", "customer_payroll", lambda p, a: _money(p.amount.mean(where=p.pay_date >= a.first_day(90)))),
     _agg("_pay_count_180d", "customer_payroll", lambda p, a: p.count(), fill=0),
     _agg("_payday_sd", "customer_payroll", lambda p, a: p.pay_date.day().cast("float64").std(how="pop")),
