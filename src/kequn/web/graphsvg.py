@@ -93,7 +93,7 @@ def star(enterprise: dict[str, Any], employees: Sequence[dict[str, Any]], more: 
     """B→C: ``enterprise`` (enterprise_id, name) in the centre; ``employees`` (customer_id, name — masked,
     products, app_active, aum_tier) around it; ``more`` employees not drawn become one "+M" node."""
     spots = _rings(len(employees) + (1 if more else 0))
-    reach = max((math.hypot(x, y) for x, y in spots), default=60.0) + 40
+    reach = max(max((math.hypot(x, y) for x, y in spots), default=60.0) + 40, 180.0)  # not tiny when few
     width = height = int(2 * reach)
     cx = cy = reach
     eid = str(enterprise["enterprise_id"])
