@@ -194,12 +194,38 @@ def _register_float_round() -> None:
     PySparkCompiler.visit_Round = visit_Round  # type: ignore[method-assign]
 
 
+def _register_decimal_mean() -> None:
+    """Average DECIMALs into a DOUBLE on Spark, as DuckDB does.
+
+    DuckDB's ``AVG(DECIMAL)`` is a DOUBLE; Spark's is a DECIMAL with four more digits of scale. Ibis types
+    both as the input decimal and drops a cast to it as a no-op (``_money(x.mean())``), so the stored column
+    was DOUBLE on DuckDB and DECIMAL(22,6) on Spark: equal numbers, but pandas sees float64 on one engine
+    and ``Decimal`` objects on the other, and a model reads them differently (the parity suite caught it on
+    ``salary_avg_90d``). Averaging ``CAST(x AS DOUBLE)`` on Spark gives the same type as DuckDB.
+    """
+    import ibis.expr.datatypes as dt_
+    from ibis.backends.sql.compilers.pyspark import PySparkCompiler
+
+    if getattr(PySparkCompiler.visit_Mean, "_kequn", False):
+        return
+    original = PySparkCompiler.visit_Mean
+
+    def visit_Mean(self: Any, op: Any, *, arg: Any, where: Any) -> Any:
+        if op.arg.dtype.is_decimal():
+            return self.agg.avg(self.cast(arg, dt_.float64), where=where)
+        return original(self, op, arg=arg, where=where)
+
+    visit_Mean._kequn = True  # type: ignore[attr-defined]
+    PySparkCompiler.visit_Mean = visit_Mean  # type: ignore[method-assign]
+
+
 def connect(url: str, *, spark_session: Any = None, **kwargs: Any) -> Any:
     """The Ibis pyspark backend over ``spark_session`` (or a new session for ``url``)."""
     import ibis
 
     _register_bit_aggregates()
     _register_float_round()
+    _register_decimal_mean()
     spark = spark_session if spark_session is not None else session(url, **kwargs)
     return ibis.pyspark.connect(spark)
 
