@@ -107,10 +107,10 @@ def evaluate_cmd(ctx: typer.Context, name: str, version: Version = None, as_of: 
 
 @models_app.command("score", help="Score customers with an approved/champion model; scores and reasons → tags.")
 def score_cmd(ctx: typer.Context, name: str, version: Version = None, as_of: AsOf = None) -> None:
-    from kequn.models import scoring
+    from kequn.models import scoring, spark_scoring
 
     wh, engine = _stores()
-    run = scoring.score(wh, engine, name, version, as_of=_day(as_of))
+    run = (spark_scoring if wh.kind == "spark" else scoring).score(wh, engine, name, version, as_of=_day(as_of))
     _out(ctx).result(run.__dict__, human=f"{run.model}: {run.rows} scores ({run.score_name}) as of {run.as_of} "
                                          f"in {sum(run.seconds.values()):.1f}s")
 
