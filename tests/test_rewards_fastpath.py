@@ -252,7 +252,9 @@ def test_eight_processes_award_from_one_budget_without_overdraft_or_double_posti
     eng = migrated_engine(pg_url)
     led = Ledger(eng)
     led.fund("budget", "BUDGET", 10 * 45, unit="point")  # 45 awards' worth; 8 × 10 + 10 shared are tried
-    ctx = mp.get_context("spawn")
+    led.close()
+    eng.dispose()  # no connection of this process crosses the fork
+    ctx = mp.get_context("fork")
     q = ctx.Queue()
     procs = [ctx.Process(target=_awarder, args=(pg_url, w, 10, q)) for w in range(8)]
     for p in procs:
