@@ -162,6 +162,8 @@ def test_overdraft_and_double_posting_refused_like_the_general_path(engine):
         led.fund("r1", "CAMP", 1)
     with pytest.raises(ValidationError, match="lots"):  # a lot-tracked account never pays through the hot path
         led.move("m", "adjust", {}, "t", led.account_spec("customer", "C1"), led.account_spec("system", "expiry"), 1)
+    with pytest.raises(ValidationError, match="positive whole number"):
+        led.move("m", "adjust", {}, "t", led.account_spec("system", "issuance"), led.account_spec("customer", "C1"), 0)
     with pytest.raises(ValidationError, match="units"):
         led.move("m", "adjust", {}, "t", led.account_spec("system", "funding"), led.account_spec("customer", "C1"), 1)
     assert led.balance("campaign", "CAMP", unit="point") == 0

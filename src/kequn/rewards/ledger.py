@@ -352,6 +352,7 @@ class Ledger:
         statements (SQLite) and one durable commit. ``src`` may not be a lot-tracked account."""
         if not key or len(key) > 200:
             raise ValidationError("an idempotency key of 1–200 characters is required")
+        _positive(amount)
         if src[2] in ("member", "corporate"):
             raise ValidationError(f"a {src[2]} account spends through its lots (FIFO), not Ledger.move")
         if src[3] != dst[3]:
