@@ -161,14 +161,50 @@ async def noop(request: Request):  # same-run baseline: the HTTP stack alone (re
 """
 
 
+#: ``--reuseport`` server: one uvicorn process per worker, each on its own SO_REUSEPORT socket on the same
+#: port, so the kernel spreads connections over the workers by their address hash. (uvicorn's own
+#: ``--workers`` share one listening socket: a burst of keep-alive connections lands mostly on whichever
+#: worker wakes first — measured 85 % / 15 % of the requests — and that worker saturates alone.)
+LAUNCHER = """
+import os, signal, socket, subprocess, sys
+
+port, workers = int(sys.argv[1]), int(sys.argv[2])
+if workers == 0:  # one worker
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", port))
+    config = uvicorn.Config("kequn_bench_route_app:app", log_level="warning", access_log=False, lifespan="on")
+    uvicorn.Server(config).run(sockets=[sock])
+    sys.exit(0)
+kids = [subprocess.Popen([sys.executable, __file__, str(port), "0"]) for _ in range(workers)]
+
+
+def stop(*_):
+    for k in kids:
+        k.terminate()  # uvicorn's graceful shutdown: each writer commits what it holds
+
+
+signal.signal(signal.SIGTERM, stop)
+signal.signal(signal.SIGINT, stop)
+sys.exit(max(k.wait() for k in kids))
+"""
+
+
 def start_server(tmp: Path, url: str, port: int, workers: int, max_wait_ms: float,
-                 switch_ms: float | None) -> subprocess.Popen:
+                 switch_ms: float | None, reuseport: bool = True) -> subprocess.Popen:
     import os
 
     (tmp / "kequn_bench_route_app.py").write_text(SERVER_MODULE, encoding="utf-8")
+    (tmp / "kequn_bench_route_launch.py").write_text(LAUNCHER, encoding="utf-8")
     env = {**os.environ, "KEQUN_BENCH_SRC": str(ROOT / "src"), "KEQUN_BENCH_OPSTORE": url,
            "KEQUN_BENCH_MAX_WAIT_MS": str(max_wait_ms), "PYTHONPATH": str(tmp),
            "KEQUN_BENCH_SWITCH_MS": "" if switch_ms is None else str(switch_ms)}
+    if reuseport:
+        return subprocess.Popen([sys.executable, str(tmp / "kequn_bench_route_launch.py"), str(port), str(workers)],
+                                env=env, cwd=tmp)
     return subprocess.Popen([sys.executable, "-m", "uvicorn", "kequn_bench_route_app:app", "--host", "127.0.0.1",
                              "--port", str(port), "--workers", str(workers), "--log-level", "warning",
                              "--no-access-log"], env=env, cwd=tmp)
@@ -397,7 +433,8 @@ def writer_counts(port: int, workers: int) -> dict:
         conn.close()
         seen[w["pid"]] = w
     batches, committed = sum(w["batches"] for w in seen.values()), sum(w["committed"] for w in seen.values())
-    return {"workers_seen": len(seen), "decisions": committed, "commits": batches,
+    return {"workers_seen": len(seen), "decisions_per_worker": sorted(w["committed"] for w in seen.values()),
+            "decisions": committed, "commits": batches,
             "decisions_per_commit": round(committed / batches, 2) if batches else None}
 
 
@@ -425,11 +462,17 @@ def over_http(args: argparse.Namespace) -> dict:
         prepare_store(url)
         port = free_port()
         switch_ms = None if args.switch_interval_ms == 0 else args.switch_interval_ms
-        proc = start_server(Path(tmp), url, port, args.workers, args.max_wait_ms, switch_ms)
-        out: dict = {"workers": args.workers, "store": "postgresql" if args.pg else "sqlite",
+        proc = start_server(Path(tmp), url, port, args.workers, args.max_wait_ms, switch_ms, not args.no_reuseport)
+        out: dict = {"workers": args.workers, "server": "uvicorn --workers (one shared socket)" if args.no_reuseport
+                     else "one uvicorn per worker, SO_REUSEPORT", "store": "postgresql" if args.pg else "sqlite",
                      "writer_max_wait_ms": args.max_wait_ms, "switch_interval_ms": switch_ms or 5}
         try:
             wait_up(port, proc)
+            t_up = time.time() + 60
+            while writer_counts(port, args.workers)["workers_seen"] < args.workers:  # every worker is up
+                if time.time() > t_up or proc.poll() is not None:
+                    raise RuntimeError("not every uvicorn worker started")
+                time.sleep(0.2)
             n_open = int(args.rate * args.duration)
             bodies = [json.dumps(a).encode() for a in applications(max(args.http_requests, n_open) + 400, seed=11)]
             for i in range(args.workers * 2):  # warm-up every worker (compiles the ladder, opens the store)
@@ -504,6 +547,8 @@ def main() -> int:
     ap.add_argument("--max-wait-ms", type=float, default=2.0, help="group commit: longest wait of a batch")
     ap.add_argument("--switch-interval-ms", type=float, default=1.0,
                     help="the writer's thread switch interval (0: leave Python's default 5 ms)")
+    ap.add_argument("--no-reuseport", action="store_true",
+                    help="serve with `uvicorn --workers` (one shared listening socket) instead")
     ap.add_argument("--no-http", action="store_true")
     ap.add_argument("--no-doc", action="store_true", help="print only; do not update docs/performance.md")
     ap.add_argument("--pg", default=None, metavar="ADMIN_URL",
