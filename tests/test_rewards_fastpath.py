@@ -222,6 +222,9 @@ def test_a_held_connection_that_dies_is_replaced(pg_url):
     assert led.balance("customer", "C1") == 20
     led.close()
     assert led._held == []
+    led.earn("e4", "C1", 1)  # a closed Ledger takes a fresh connection, never the one it gave back
+    assert len(led._held) == 1
+    led.close()
     with Ledger(eng) as again:  # a closed Ledger's connections are back in the pool; a new one works
         again.earn("e3", "C1", 1)
     assert led.verify() == []

@@ -91,8 +91,9 @@ def _give_back(held: list[Any]) -> None:
     while held:
         raw = held.pop()
         try:
-            if raw.driver_connection is not None and not raw.driver_connection.closed:
-                raw.driver_connection.autocommit = False
+            dbapi = raw.driver_connection
+            if dbapi is not None and getattr(dbapi, "autocommit", None) is True and not dbapi.closed:
+                dbapi.autocommit = False  # psycopg: the hot path's autocommit
             raw.close()
         except Exception:  # noqa: BLE001 - a broken connection is simply dropped
             raw.invalidate()
@@ -148,8 +149,8 @@ class Ledger:
         self._pending: dict[tuple[str, str, str, str], int] = {}  # learnt in the open transaction
         self._dialect = engine.dialect.name
         self._dbapi = engine.dialect.loaded_dbapi
-        # PostgreSQL hot path: one pool connection per thread, checked out (and pre-pinged) once, not per
-        # posting; given back by close(), or when the Ledger is garbage-collected
+        # hot path: one pool connection per thread, checked out (and, on PostgreSQL, pre-pinged) once, not
+        # per posting; given back by close(), or when the Ledger is garbage-collected
         self._hot = threading.local()
         self._held: list[Any] = []
         self._release = weakref.finalize(self, _give_back, self._held)
@@ -157,7 +158,7 @@ class Ledger:
         self._lite_ts = sa.DateTime(timezone=True).dialect_impl(engine.dialect).bind_processor(engine.dialect)
 
     def close(self) -> None:
-        """Give back the connections the PostgreSQL hot path holds (also done when garbage-collected)."""
+        """Give back the connections the hot path holds (also done when garbage-collected)."""
         _give_back(self._held)
 
     def __enter__(self) -> Ledger:
@@ -367,12 +368,9 @@ class Ledger:
                                                       src[4], dst[0], dst[1], dst[2], src[3], amount, make_lot,
                                                       expires_at))
             else:
-                raw = self.engine.raw_connection()
-                try:
-                    txn, s_id, d_id, lot = self._move_sqlite(raw.driver_connection, key, kind, actor, digest, memo,
-                                                             now, src, dst, amount, make_lot, expires_at)
-                finally:
-                    raw.close()
+                _raw, dbapi, cur = self._held_connection()
+                txn, s_id, d_id, lot = self._move_sqlite(dbapi, cur, key, kind, actor, digest, memo, now, src, dst,
+                                                         amount, make_lot, expires_at)
         except self._dbapi.IntegrityError as exc:
             # the key exists (a retry, or a concurrent request with the same key that won the race)
             replay = self._replay(key, digest)
@@ -397,14 +395,7 @@ class Ledger:
         connection found broken is replaced and the call retried once — safe, because a retry of a posting
         that did commit replays it (same idempotency key)."""
         for attempt in (1, 2):
-            held = getattr(self._hot, "held", None)
-            if held is None or held[1].closed:
-                raw = self.engine.raw_connection()
-                dbapi = raw.driver_connection
-                dbapi.autocommit = True
-                held = self._hot.held = (raw, dbapi, dbapi.cursor())
-                self._held.append(raw)
-            raw, dbapi, cur = held
+            raw, dbapi, cur = self._held_connection()
             try:
                 cur.execute(PG_MOVE, params, prepare=True)
                 row = cur.fetchone()
@@ -417,11 +408,23 @@ class Ledger:
                 raw.invalidate()
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _move_sqlite(self, dbapi: Any, key: str, kind: str, actor: str, digest: str, memo: str | None,
+    def _held_connection(self) -> tuple[Any, Any, Any]:
+        """This thread's (pool connection, DBAPI connection, cursor) for the hot path."""
+        held = getattr(self._hot, "held", None)
+        if held is None or held[0].dbapi_connection is None or getattr(held[1], "closed", False):
+            # none yet, given back by close(), invalidated, or closed underneath
+            raw = self.engine.raw_connection()
+            dbapi = raw.driver_connection
+            if self._dialect == "postgresql":
+                dbapi.autocommit = True  # each call is one statement, one transaction
+            held = self._hot.held = (raw, dbapi, dbapi.cursor())
+            self._held.append(raw)
+        return held
+
+    def _move_sqlite(self, dbapi: Any, cur: Any, key: str, kind: str, actor: str, digest: str, memo: str | None,
                      now: dt.datetime, src: AccountSpec, dst: AccountSpec, amount: int, make_lot: bool,
                      expires_at: dt.datetime | None) -> tuple[int, int, int, int | None]:
         ts = self._lite_ts(now)
-        cur = dbapi.cursor()
         try:
             cur.execute(LITE_TXN, (key, kind, actor, memo, digest, ts))  # takes the write lock
             txn = cur.fetchone()[0]
@@ -446,8 +449,6 @@ class Ledger:
         except BaseException:
             dbapi.rollback()
             raise
-        finally:
-            cur.close()
         return txn, s_id, d_id, lot
 
     def _lite_account(self, cur: Any, spec: AccountSpec) -> int:
