@@ -306,10 +306,11 @@ class DecisionWriter:
                     ids = _insert_many(self._conn, [item.row for item in batch])
         except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller
             self._drop_connection()  # the next batch starts on a fresh connection
-            err = DecisionLogError(f"the decision log could not store this decision: its batch of {len(batch)} "
-                                   f"was rolled back ({type(exc).__name__}: {_first_line(exc)})")
-            err.__cause__ = exc
-            for item in batch:
+            msg = (f"the decision log could not store this decision: its batch of {len(batch)} was rolled back "
+                   f"({type(exc).__name__}: {_first_line(exc)})")
+            for item in batch:  # one error object per caller (each raises it in its own thread)
+                err = DecisionLogError(msg)
+                err.__cause__ = exc
                 _resolve(item.future, exception=err)
             if not isinstance(exc, Exception):
                 raise
