@@ -207,3 +207,16 @@ def test_same_input_same_decision(lad, application):
     assert d == route(lad, again)
     assert Decision.from_record(json.loads(json.dumps(d.to_record()))) == d  # the log keeps it whole
     assert explain(route(lad, application)) == explain(route(lad, again))
+
+
+def test_identical_rules_of_several_products_are_evaluated_once_with_the_same_outcomes():
+    from kequn.routing.router import evaluate_product
+
+    lad = compile_ladder(load_ladder_file(DEFAULT_LADDER))
+    declared = [r for cp in lad.products for r in cp.spec.rules]
+    assert len(lad.checks) == len({r.model_dump_json() for r in declared}) < len(declared)
+    for i, over in enumerate([{}, {"age": 19}, {"risk_grade": "E", "overdue_count_24m": 5},
+                              {"tags": {"payroll_customer": True}, "payroll_months": 12}]):
+        a = app(application_id=f"D{i}", **over)
+        # the shared evaluation gives exactly the trail of evaluating each product's own rules
+        assert route(lad, a).trail == tuple(evaluate_product(cp, a) for cp in lad.products)
