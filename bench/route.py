@@ -9,7 +9,8 @@
    every decision is stored by the group-commit writer (durable commit) before its response is sent.
    a. closed loop (throughput at saturation): ``--clients`` keep-alive threads send as fast as answered;
    b. open loop (the goal): ``--client-procs`` processes with a lean asyncio HTTP/1.1 client and
-      ``--conns`` keep-alive connections each offer ``--rate`` requests/s, evenly spaced, for
+      ``--conns`` keep-alive connections each (spread evenly over the workers, as a load balancer
+      would) offer ``--rate`` requests/s, evenly spaced, for
       ``--duration`` s; latency is measured from each request's SCHEDULED send time, so a stalled server
       is charged for every request it held back (no coordinated omission).
    Each with the same-run no-op endpoint as baseline; server and client CPU per request; decisions per
@@ -301,16 +302,46 @@ def load(port: int, proc: subprocess.Popen, bodies: list[bytes], n_clients: int,
 # ------------------------------------------------------------------- open-loop load (fixed arrival rate)
 
 
+async def _balanced_connections(port: int, n_conns: int, workers: int) -> list:
+    """``n_conns`` keep-alive connections spread evenly over the server's worker processes (as a load
+    balancer would): each new connection asks ``GET /bench/writer`` which worker it reached; a connection to
+    a worker that already has its share is closed. Gives up balancing after 20 tries per connection."""
+    import asyncio
+
+    per: dict[int, int] = {}
+    share = -(-n_conns // workers)
+    kept: list = []
+    for _ in range(20 * n_conns):
+        if len(kept) == n_conns:
+            break
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /bench/writer HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        await reader.readline()
+        length = 0
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        pid = json.loads(await reader.readexactly(length))["pid"]
+        if per.get(pid, 0) < share:
+            per[pid] = per.get(pid, 0) + 1
+            kept.append((reader, writer))
+        else:
+            writer.close()
+    while len(kept) < n_conns:  # could not balance: take what comes
+        kept.append(await asyncio.open_connection("127.0.0.1", port))
+    return kept
+
+
 async def _open_loop_proc(port: int, path: str, bodies: list[bytes], sched: list[float], n_conns: int,
-                          ) -> tuple[list[float], list[float], list[int]]:
+                          workers: int) -> tuple[list[float], list[float], list[int]]:
     """Send ``bodies[i]`` at monotonic time ``sched[i]`` over a pool of keep-alive connections (a lean
     HTTP/1.1 client on asyncio streams). Latency is measured from the SCHEDULED send time, so a request
     held back by a slow server (or a busy client) counts its whole wait (no coordinated omission)."""
     import asyncio
 
     idle: asyncio.Queue = asyncio.Queue()
-    for _ in range(n_conns):
-        idle.put_nowait(await asyncio.open_connection("127.0.0.1", port))
+    for conn in await _balanced_connections(port, n_conns, workers):
+        idle.put_nowait(conn)
     head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: "
     lat, service, statuses = [], [], []
 
@@ -345,7 +376,7 @@ async def _open_loop_proc(port: int, path: str, bodies: list[bytes], sched: list
     return lat, service, statuses
 
 
-def _open_loop_child(conn, port, path, bodies, sched, n_conns) -> None:  # noqa: ANN001 - multiprocessing
+def _open_loop_child(conn, port, path, bodies, sched, n_conns, workers) -> None:  # noqa: ANN001
     import asyncio
     import resource
 
@@ -355,26 +386,26 @@ def _open_loop_child(conn, port, path, bodies, sched, n_conns) -> None:  # noqa:
         uvloop.install()
     except ImportError:
         pass
-    lat, service, statuses = asyncio.run(_open_loop_proc(port, path, bodies, sched, n_conns))
+    lat, service, statuses = asyncio.run(_open_loop_proc(port, path, bodies, sched, n_conns, workers))
     ru = resource.getrusage(resource.RUSAGE_SELF)
     conn.send((lat, service, statuses, ru.ru_utime + ru.ru_stime, time.monotonic()))
     conn.close()
 
 
 def open_loop(port: int, proc: subprocess.Popen, bodies: list[bytes], rate: float, n_procs: int,
-              n_conns: int, path: str) -> dict:
+              n_conns: int, path: str, workers: int = 1) -> dict:
     """Offer ``rate`` requests/s (evenly spaced) from ``n_procs`` client processes with ``n_conns``
     keep-alive connections each; latency from the scheduled send time."""
     import multiprocessing as mp
 
     ctx = mp.get_context("fork")
-    start = time.monotonic() + 0.5  # every child is up and connected before the first send
+    start = time.monotonic() + 1.0  # every child is up and connected before the first send
     sched = [start + i / rate for i in range(len(bodies))]
     pipes, procs = [], []
     for k in range(n_procs):
         parent, child = ctx.Pipe(duplex=False)
         p = ctx.Process(target=_open_loop_child,
-                        args=(child, port, path, bodies[k::n_procs], sched[k::n_procs], n_conns))
+                        args=(child, port, path, bodies[k::n_procs], sched[k::n_procs], n_conns, workers))
         p.start()
         pipes.append(parent)
         procs.append(p)
@@ -485,9 +516,9 @@ def over_http(args: argparse.Namespace) -> dict:
                                            "/api/route")
             open_bodies = bodies[warm:warm + n_open]
             out["open_noop"] = open_loop(port, proc, open_bodies, args.rate, args.client_procs, args.conns,
-                                         "/bench/noop")
+                                         "/bench/noop", args.workers)
             out["open_route"] = open_loop(port, proc, open_bodies, args.rate, args.client_procs, args.conns,
-                                          "/api/route")
+                                          "/api/route", args.workers)
             out["group_commit"] = writer_counts(port, args.workers)
         finally:
             proc.terminate()  # uvicorn shuts down: each worker's writer commits what it still holds
