@@ -21,10 +21,12 @@ import numpy as np
 from kequn.errors import NotFoundError, ValidationError
 from kequn.tags.model import AsOf
 
-#: tags never used as features: ids, the model-score slots (models must not learn from models), and
-#: labels of the entity's own life cycle that would be trivially 0 for the eligible population
+#: tags never used as features: ids, the model-score slots (models must not learn from models), labels of
+#: the entity's own life cycle that would be trivially 0 for the eligible population, and tags derived from
+#: government data (medical insurance: health-related, PIPL Art. 28) — consented for service and grouping,
+#: not for model training without its own impact assessment (COMPLIANCE.md rule 12)
 EXCLUDED = {"as_of", "customer_id", "merchant_id", "enterprise_id", "churn_risk", "potential_score",
-            "reward_sensitivity", "payroll_employer", "top_spend_categories"}
+            "reward_sensitivity", "payroll_employer", "top_spend_categories", "medical_insurance_flag"}
 #: activity tags whose change against the snapshot one month (and three months) earlier is a feature
 CHANGE_TAGS = {
     "customer": ("txn_count_30d", "login_days_30d", "active_days_30d", "money_in_30d", "money_out_30d", "aum",
