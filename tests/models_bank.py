@@ -31,3 +31,34 @@ def make_bank(root: Path) -> tuple[object, Path, object]:
     url = f"sqlite:///{root / 'ops.sqlite'}"
     migrate(url)
     return wh, raw / "truth", engine_for(url)
+
+
+#: the merchant-churn bank: merchants are one per 40 customers and close at ~1 % a month, so an honest
+#: merchant AUC needs ~1,500 merchants and several pooled test months (≥ 50 closings)
+MERCHANT_CUSTOMERS, MERCHANT_MONTHS, MERCHANT_SEED = 60_000, 12, 5
+#: the tables the merchant tags and the training-set dates read (the customer side is not loaded)
+MERCHANT_TABLES = ("branch", "customer", "enterprise", "merchant", "acquiring_daily", "balance_monthly", "account")
+
+
+def make_merchant_bank(root: Path) -> tuple[object, Path, object]:
+    """(warehouse, truth folder, ops-store engine) of a bank with enough merchants for a merchant-churn
+    evaluation; only the tables merchant features and labels need are loaded."""
+    from kequn.ingest import ensure_internal_tables, load_dir
+    from kequn.opstore import engine_for, migrate
+    from kequn.synth.generate import SynthParams, generate
+    from kequn.warehouse import connect
+    from kequn.warehouse.schema import create_tables
+
+    raw = root / "bank"
+    generate(raw, SynthParams(customers=MERCHANT_CUSTOMERS, months=MERCHANT_MONTHS, seed=MERCHANT_SEED, end=END))
+    data = root / "data"
+    data.mkdir()
+    for name in MERCHANT_TABLES:
+        shutil.copy(raw / f"{name}.parquet", data / f"{name}.parquet")
+    wh = connect(f"duckdb:///{root / 'wh.duckdb'}")
+    create_tables(wh)
+    ensure_internal_tables(wh)
+    load_dir(wh, data)
+    url = f"sqlite:///{root / 'ops.sqlite'}"
+    migrate(url)
+    return wh, raw / "truth", engine_for(url)
