@@ -10,7 +10,7 @@ from sklearn.base import clone
 
 from kequn.models import metrics
 from kequn.models.estimators import KequnClassifier
-from kequn.models.uplift import ClassTransformation, TLearner, XLearner
+from kequn.models.uplift import ClassTransformation, DRLearner, TLearner, XLearner
 
 
 def _frame(n=3000, seed=0):
@@ -60,7 +60,7 @@ def test_calibrated_probabilities_are_close_to_observed_rates():
     assert max(abs(b["predicted"] - b["observed"]) for b in curve) < 0.08
 
 
-@pytest.mark.parametrize("learner", [TLearner, XLearner, ClassTransformation])
+@pytest.mark.parametrize("learner", [TLearner, XLearner, ClassTransformation, DRLearner])
 def test_uplift_learners_find_the_sensitive_customers(learner):
     rng = np.random.default_rng(7)
     n = 12000

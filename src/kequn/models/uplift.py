@@ -107,3 +107,46 @@ class ClassTransformation(BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         return 2 * self.model_.predict_proba(X)[:, 1] - 1
+
+
+def default_regressor() -> Any:
+    """The effect model of the DR-learner: shallow, strongly regularised trees (the pseudo-outcomes are noisy)."""
+    from lightgbm import LGBMRegressor
+
+    return LGBMRegressor(n_estimators=150, learning_rate=0.03, num_leaves=7, min_child_samples=400, subsample=0.8,
+                         subsample_freq=1, reg_lambda=10.0, n_jobs=1, random_state=0, verbose=-1)
+
+
+class DRLearner(BaseEstimator):
+    """Doubly robust learner (Kennedy 2023): outcome models per arm are fitted with cross-fitting, each row
+    gets the doubly robust pseudo-outcome
+    ``μ1(x) − μ0(x) + T(Y − μ1(x))/e − (1 − T)(Y − μ0(x))/(1 − e)`` (its mean given x is the uplift; ``e`` is
+    the treated share, constant under randomisation), and a regressor of the pseudo-outcome on x is the
+    uplift model. The outcome models take most of the outcome's own variation out of the pseudo-outcome."""
+
+    def __init__(self, base: Any = None, regressor: Any = None, folds: int = 2, random_state: int = 0) -> None:
+        self.base = base
+        self.regressor = regressor
+        self.folds = folds
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any, treatment: Any) -> DRLearner:
+        y, t = _check(y, treatment)
+        base = self.base if self.base is not None else default_base()
+        e = float(t.mean())
+        fold = np.random.default_rng(self.random_state).integers(0, self.folds, len(y))
+        mu0, mu1 = np.zeros(len(y)), np.zeros(len(y))
+        for k in range(self.folds):
+            fit_rows, out = fold != k, fold == k
+            m1 = clone(base).fit(_rows(X, fit_rows & (t == 1)), y[fit_rows & (t == 1)])
+            m0 = clone(base).fit(_rows(X, fit_rows & (t == 0)), y[fit_rows & (t == 0)])
+            Xo = _rows(X, out)
+            mu1[out], mu0[out] = m1.predict_proba(Xo)[:, 1], m0.predict_proba(Xo)[:, 1]
+        psi = mu1 - mu0 + t * (y - mu1) / e - (1 - t) * (y - mu0) / (1 - e)
+        self.prep_ = _Prepared(X)
+        reg = self.regressor if self.regressor is not None else default_regressor()
+        self.model_ = clone(reg).fit(self.prep_.for_lightgbm(X), psi)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        return np.asarray(self.model_.predict(self.prep_.for_lightgbm(X)), dtype=float)
