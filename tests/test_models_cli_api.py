@@ -110,14 +110,21 @@ def test_reward_uplift_against_the_oracle(env):
     assert set(hist["treatment"]) == {0, 1} and hist["offer"].nunique() >= 3
     # features as of the month end before each contact (point in time)
     assert (pd.to_datetime(hist["snapshot"]) < pd.to_datetime(hist["ts"])).all()
-    df = reward.simulated_frame(wh, truth.parent, dt.date(2026, 9, 30))
-    assert len(df) == 5 * df["customer_id"].nunique() and abs(df["treatment"].mean() - 0.5) < 0.02
-    art, m = reward.fit_evaluate(df, "t-offer", truth)
+    # a randomised sandbox experiment: 8 waves × every alive customer × 5 rewards, arms 50/50
+    df = reward.simulated_frame(wh, truth.parent, dt.date(2026, 9, 30), waves=8)
+    per_wave = df[df["wave"] == 0]
+    assert len(per_wave) == 5 * per_wave["customer_id"].nunique() and abs(df["treatment"].mean() - 0.5) < 0.01
+    train, test = reward.split(reward.enrich(df))
+    assert not set(train["customer_id"]) & set(test["customer_id"])  # held out by customer
+    art, m = reward.fit_evaluate(df, "dr-offer", truth)
     assert "true_uplift" not in art["features"] and set(art["model"]) == set(df["offer"])
+    assert set(art["features"]) <= set(reward.DRIVER_FEATURES)
     assert m["oracle_qini"] > 0 and m["oracle_qini"] >= m["expected_qini"]
     assert np.isfinite(m["qini"]) and len(m["qini_ci"]) == 2 and m["qini_ci"][0] <= m["qini"] <= m["qini_ci"][1]
-    # the small bank is too noisy for a share-of-oracle target (the 20k figure is in docs/models.md)
-    assert -1 <= m["rank_corr_with_true_uplift"] <= 1
+    # measured on this small bank (≈1,600 training customers): 27 % of the oracle's expected Qini, rank
+    # correlation 0.26 — the goal (≥ 70 %) is NOT met here; the 20k-customer figure is in docs/models.md
+    assert m["qini_share_of_oracle"] >= 0.2, m
+    assert m["rank_corr_with_true_uplift"] > 0.15, m
     scored = reward.score_frame(art, df.drop_duplicates("customer_id").head(50))
     assert len(scored) == 50 and all("预计转化提升" in json.loads(r)[0] for r in scored["reasons"])
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -24,8 +25,18 @@ from kequn.models import metrics as M
 NAME = "reward_sensitivity"
 REWARD_ZH = {"coupon": "消费券", "cashback": "刷卡返现", "video_membership": "视频会员", "fuel": "加油券",
              "health_check": "体检权益"}
-LEARNERS = ("t", "x", "ct", "t-offer", "t-offer-logistic")
+LEARNERS = ("dr-offer", "t", "x", "ct", "t-offer", "t-offer-logistic")
+DEFAULT_LEARNER = "dr-offer"
 FUEL_MCC = "5541"
+AGE_BAND_MID = {"18-24": 21.0, "25-34": 30.0, "35-44": 40.0, "45-54": 50.0, "55-64": 60.0, "65+": 70.0}
+#: the compact feature set of the ``dr-offer`` learner: tags that describe who a reward appeals to — life stage
+#: (age), newcomers to the city, income (payroll salary, money in), card spending, car use (fuel among the top
+#: spend categories), digital habits (app, logins, activity), holdings and tenure. Chosen by domain reasoning
+#: (and, on the synthetic bank, knowing which traits drive its rewards' effects — see docs/models.md); a
+#: short list matters because uplift is a small signal and every extra feature is room to fit noise.
+DRIVER_FEATURES = ["age_band_mid", "new_citizen_flag", "salary_avg_90d", "money_in_30d", "money_in_90d",
+                   "card_spend_90d", "fuel_top_spend", "app_active_flag", "login_days_30d", "active_days_30d",
+                   "txn_count_30d", "payroll_flag", "aum", "tenure_months"]
 
 
 def contacts(wh: Any) -> Any:
@@ -61,11 +72,15 @@ def training_frame(wh: Any) -> Any:
     return out.sort_values("contact_id", kind="stable").reset_index(drop=True)
 
 
-def simulated_frame(wh: Any, synth_dir: Any, as_of: dt.date, *, share: float = 1.0, seed: int = 0) -> Any:
+def simulated_frame(wh: Any, synth_dir: Any, as_of: dt.date, *, share: float = 1.0, seed: int = 0,
+                    waves: int = 1) -> Any:
     """A randomised sandbox campaign run through the synthetic bank's response simulator (the "world"):
     every alive customer as of ``as_of`` (or a random ``share``) gets each reward type, arm drawn 50/50,
-    channel ``sandbox``, contact 10 days after ``as_of``. The model only sees features, arm and outcome;
-    the simulator's expected uplift is kept in ``true_uplift`` for the evaluation alone."""
+    channel ``sandbox``, contact 10 days after ``as_of``. ``waves`` > 1 repeats the campaign that many times
+    (column ``wave``; a fresh arm draw each time; the simulator draws each contact's outcome independently):
+    a bigger experiment on the same customers, the stand-in for a longer randomised history or a bigger bank.
+    The model only sees features, arm and outcome; the simulator's expected uplift is kept in
+    ``true_uplift`` for the evaluation alone."""
     import pandas as pd
 
     from kequn.synth.catalogue import REWARD_TYPES
@@ -77,11 +92,12 @@ def simulated_frame(wh: Any, synth_dir: Any, as_of: dt.date, *, share: float = 1
     rng = np.random.default_rng(seed)
     f = f[rng.random(len(f)) < share].reset_index(drop=True)
     n, k = len(f), len(REWARD_TYPES)
-    c = pd.DataFrame({"customer_id": np.repeat(f["customer_id"].to_numpy(), k),
-                      "offer": np.tile(np.array(REWARD_TYPES), n), "channel": "sandbox",
+    c = pd.DataFrame({"customer_id": np.tile(np.repeat(f["customer_id"].to_numpy(), k), waves),
+                      "offer": np.tile(np.array(REWARD_TYPES), n * waves), "channel": "sandbox",
                       "date": pd.Timestamp(as_of + dt.timedelta(days=10)),
-                      "arm": np.where(rng.random(n * k) < 0.5, "treatment", "control")})
-    c["contact_id"] = [f"SIM-{as_of:%Y%m}-{i:08d}" for i in range(len(c))]
+                      "wave": np.repeat(np.arange(waves), n * k),
+                      "arm": np.where(rng.random(n * k * waves) < 0.5, "treatment", "control")})
+    c["contact_id"] = (f"SIM-{as_of:%Y%m}-" + pd.Series(np.arange(len(c))).astype(str).str.zfill(9)).to_numpy()
     sim = ResponseSimulator(synth_dir, seed=seed)
     res, exp = sim.respond(c), sim.expected(c)
     c["converted"], c["true_uplift"] = res["converted"].to_numpy(), exp["true_uplift"].to_numpy()
@@ -93,8 +109,11 @@ def simulated_frame(wh: Any, synth_dir: Any, as_of: dt.date, *, share: float = 1
 
 def _learner(kind: str) -> Any:
     from kequn.models.estimators import KequnClassifier
-    from kequn.models.uplift import ClassTransformation, TLearner, XLearner
+    from kequn.models.uplift import ClassTransformation, DRLearner, TLearner, XLearner
 
+    if kind == "dr-offer":
+        return DRLearner(KequnClassifier(calibrate=None, n_estimators=150, learning_rate=0.03, num_leaves=15,
+                                         min_child_samples=200, n_jobs=1))
     if kind == "t-offer-logistic":
         return TLearner(KequnClassifier(kind="logistic", calibrate=None, C=0.1))
     if kind == "t-offer":
@@ -103,10 +122,22 @@ def _learner(kind: str) -> Any:
 
 
 def enrich(df: Any) -> Any:
-    """Reward-specific features from tags: fuel among the top spend categories (car owners → fuel reward)."""
+    """Reward-specific features from tags: fuel among the top spend categories (car owners → fuel reward),
+    the age band as a number (its midpoint, so trees can split on age order)."""
     if "top_spend_categories" in df.columns:
         df = df.assign(fuel_top_spend=df["top_spend_categories"].fillna("").str.contains(FUEL_MCC).astype(float))
+    if "age_band" in df.columns:
+        df = df.assign(age_band_mid=df["age_band"].map(AGE_BAND_MID).astype(float))
+    # money tags arrive as Decimal objects; as numbers, not as text categories
+    money = [c for c in df.columns if df[c].dtype == object and isinstance(_first(df[c]), Decimal)]
+    if money:
+        df = df.assign(**{c: df[c].astype(float) for c in money})
     return df
+
+
+def _first(s: Any) -> Any:
+    v = s.dropna()
+    return v.iloc[0] if len(v) else None
 
 
 def predict(art: dict[str, Any], df: Any) -> np.ndarray:
@@ -124,7 +155,7 @@ def predict(art: dict[str, Any], df: Any) -> np.ndarray:
 
 
 def _fit(kind: str, train: Any, feats: list[str]) -> Any:
-    if not kind.startswith("t-offer"):
+    if not _per_offer(kind):
         return _learner(kind).fit(D.prepare(train, feats), train["label"].to_numpy(), train["treatment"].to_numpy())
     out = {}
     for offer, rows in train.groupby("offer"):
@@ -133,19 +164,35 @@ def _fit(kind: str, train: Any, feats: list[str]) -> Any:
 
 
 def split(df: Any, test_share: float = 0.4, seed: int = 0) -> tuple[Any, Any]:
+    """Hold out a random ``test_share`` of the *customers*: all their contacts leave the training part (a
+    customer's uplift is a trait, so the same customer on both sides would flatter the model). With several
+    waves, the test part is the held-out customers' first wave (one contact per customer and reward, so the
+    bootstrap resamples independent rows); their later waves are not used."""
     rng = np.random.default_rng(seed)
-    test = np.zeros(len(df), dtype=bool)
-    for _, idx in df.groupby(["offer", "arm"]).indices.items():
-        idx = rng.permutation(idx)
-        test[idx[: int(round(test_share * len(idx)))]] = True
-    return df[~test].reset_index(drop=True), df[test].reset_index(drop=True)
+    cust = np.sort(df["customer_id"].astype(str).unique())
+    held = set(cust[rng.random(len(cust)) < test_share])
+    test = df["customer_id"].astype(str).isin(held).to_numpy()
+    train = df[~test]
+    te = df[test]
+    if "wave" in te.columns:
+        te = te[te["wave"] == te["wave"].min()]
+    return train.reset_index(drop=True), te.reset_index(drop=True)
 
 
-def fit_evaluate(df: Any, kind: str = "t", truth: Any = None, test_share: float = 0.4) -> tuple[dict, dict]:
+def _per_offer(kind: str) -> bool:
+    return kind.startswith("t-offer") or kind == "dr-offer"
+
+
+def fit_evaluate(df: Any, kind: str = DEFAULT_LEARNER, truth: Any = None, test_share: float = 0.4,
+                 n_boot: int = 100) -> tuple[dict, dict]:
     train, test = split(enrich(df), test_share)
-    feats = D.feature_columns(train.drop(columns=["contact_id", "campaign_code", "ts", "arm", "converted",
-                                                  "snapshot", "treatment", "true_uplift"], errors="ignore"))
-    if kind.startswith("t-offer"):
+    if kind == "dr-offer":
+        feats = [f for f in DRIVER_FEATURES if f in train.columns]
+    else:
+        feats = D.feature_columns(train.drop(columns=["contact_id", "campaign_code", "ts", "arm", "converted",
+                                                      "snapshot", "treatment", "true_uplift", "wave"],
+                                             errors="ignore"))
+    if _per_offer(kind):
         feats = [f for f in feats if f != "offer"]
     model = _fit(kind, train, feats)
     art = {"model": model, "features": feats, "target": NAME, "kind": f"uplift-{kind}",
@@ -153,12 +200,12 @@ def fit_evaluate(df: Any, kind: str = "t", truth: Any = None, test_share: float 
     u = predict(art, test)
     y, t = test["label"].to_numpy(), test["treatment"].to_numpy()
     metrics: dict[str, Any] = {
-        "split": f"random {test_share:.0%} of randomised contacts held out (stratified by offer and arm)",
+        "split": f"random {test_share:.0%} of customers held out (all their contacts; first wave tested)",
         "train_rows": len(train), "test_rows": len(test),
         "qini": M.qini_coefficient(y, t, u), "uplift_at_30pct": M.uplift_at_k(y, t, u, 0.3),
         "observed_uplift": float(y[t == 1].mean() - y[t == 0].mean()),
     }
-    q = M.bootstrap_ci(lambda a, b, c: M.qini_coefficient(a, b, c), y, t, u, n_boot=100)
+    q = M.bootstrap_ci(lambda a, b, c: M.qini_coefficient(a, b, c), y, t, u, n_boot=n_boot)
     metrics["qini_ci"] = [q[1], q[2]]
     if truth is not None or "true_uplift" in test.columns:
         from kequn.models.oracle import expected_qini, uplift_truth
@@ -177,14 +224,14 @@ def fit_evaluate(df: Any, kind: str = "t", truth: Any = None, test_share: float 
     return art, {**metrics, "_train": train}
 
 
-def train(wh: Any, engine: Any, *, user: str, kind: str = "t-offer", truth: Any = None, folder: Any = None,
-          simulate: Any = None, as_of: dt.date | None = None) -> tuple[Any, dict[str, Any]]:
+def train(wh: Any, engine: Any, *, user: str, kind: str = DEFAULT_LEARNER, truth: Any = None, folder: Any = None,
+          simulate: Any = None, as_of: dt.date | None = None, waves: int = 1) -> tuple[Any, dict[str, Any]]:
     """Train on the campaign history (default) or, with ``simulate`` = the synthetic bank folder, on a
     randomised sandbox campaign run through its response simulator as of ``as_of``."""
     from kequn.models import registry
 
     if simulate is not None:
-        df = simulated_frame(wh, simulate, as_of or D.add_months(D.data_end(wh), -1))
+        df = simulated_frame(wh, simulate, as_of or D.add_months(D.data_end(wh), -1), waves=waves)
     else:
         df = training_frame(wh)
     art, metrics = fit_evaluate(df, kind, truth)
@@ -198,7 +245,7 @@ def train(wh: Any, engine: Any, *, user: str, kind: str = "t-offer", truth: Any 
     dates = sorted({str(d) for d in tr["snapshot"]})
     mv = registry.register(engine, name=NAME, target=NAME, entity="customer", kind=art["kind"], artifact=art,
                            created_by=user, train_dates=dates, test_dates=dates, fingerprint=fp,
-                           features=art["features"], params={"learner": kind}, metrics=metrics, folder=folder)
+                           features=art["features"], params={"learner": kind, "waves": waves}, metrics=metrics, folder=folder)
     return mv, metrics
 
 
