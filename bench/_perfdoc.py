@@ -17,13 +17,15 @@ def machine() -> str:
             f"load average {load:.1f} at start")
 
 
-def write_section(title: str, command: str, rows: list[tuple]) -> None:
+def write_section(title: str, command: str, rows: list[tuple], note: str = "") -> None:
     """Replace (or append) the section headed ``## title`` with a table of (figure, value, baseline,
-    goal, met) rows."""
+    goal, met) rows, followed by ``note`` (a paragraph of prose, kept across re-runs) when given."""
     lines = [f"## {title}", "", f"Command: `{command}`  ", f"Measured {dt.date.today()} on {machine()}.", "",
              "| figure | measured | same-run baseline | goal | met |", "|---|---|---|---|---|"]
     for fig, val, base, goal, met in rows:
         lines.append(f"| {fig} | {val} | {base} | {goal} | {'yes' if met else 'no'} |")
+    if note:
+        lines += ["", note.strip()]
     section = "\n".join(lines) + "\n"
     text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Performance\n\n"
     pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
