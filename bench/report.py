@@ -7,7 +7,8 @@ section title and the row of a table in it). The summary is rebuilt from the tab
     .venv/bin/python bench/report.py
 
 so it never disagrees with the sections below it. A goal whose section or row is missing, or whose
-figure is "—", reads "not measured". Met/not met is recomputed from the measured number and the goal's
+figure is "—", reads "not measured". When several tables hold the figure, the latest dated one is used (on the
+same day, a quiet-machine run first). Met/not met is recomputed from the measured number and the goal's
 threshold when both are known, else taken from the section's "met" column. The machine, load average,
 command and date are those stated nearest above the table the figure came from. Other sections are never
 touched: only the text between ``## Goals by issue`` and the next section is replaced.
@@ -235,8 +236,12 @@ def evaluate(goal: Goal, secs: list[Section]) -> dict[str, str]:
                     and _plain(_cell(goal, table, c)) not in ("", "—", "-", "n/a")]
             if hits:
                 found.append((sec, table, hits))
-    if found:  # a quiet-machine run wins over runs on the shared machine; else the first table
-        sec, table, hits = next((f for f in found if _quiet(f[1])), found[0])
+    if found:  # the latest measurement; on the same day a quiet-machine run; then the first table
+        def rank(i: int) -> tuple[str, bool, int]:
+            date = _context(found[i][0], found[i][1])["date"]
+            return (date if date[:1].isdigit() else "", _quiet(found[i][1]), -i)
+
+        sec, table, hits = found[max(range(len(found)), key=rank)]
         cells = hits[0]
         cell = _cell(goal, table, cells)
         value = _plain(cell)

@@ -128,6 +128,17 @@ def test_figures_are_parsed_and_judged(report, tmp_path: Path) -> None:
                         "met"]
 
 
+def test_the_latest_measurement_wins(report) -> None:
+    newer = DOC_TEXT + (
+        "## Loading bench (bench/load.py)\n\nCommand: `.venv/bin/python bench/load.py --keep`  \n"
+        "Measured 2026-12-01 on 2 cores, x86_64, Python 3.11.7, load average 7.5 at start.\n\n"
+        "| figure | measured | same-run baseline | goal | met |\n|---|---|---|---|---|\n"
+        "| `kequn load`, full validation | 900,000 | plain 1,400,000 | ≥ 1M rows/s | no |\n")
+    row = next(r for r in _summary_rows(report.summary(newer)) if r[1] == report.GOALS[0].goal)
+    assert row[2:5] == ["900,000", "**not met**", "2 cores, load average 7.5"]
+    assert row[6:] == ["2026-12-01", "Loading bench (bench/load.py)"]
+
+
 def test_update_touches_only_the_summary(report, tmp_path: Path) -> None:
     doc = tmp_path / "performance.md"
     doc.write_text(DOC_TEXT, encoding="utf-8")
