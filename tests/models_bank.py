@@ -33,7 +33,7 @@ def make_bank(root: Path) -> tuple[object, Path, object]:
     return wh, raw / "truth", engine_for(url)
 
 
-#: the merchant-churn bank: merchants are one per 40 customers and close at ~1 % a month, so an honest
+#: the merchant-churn bank: merchants are one per 40 customers and ~2 % close a month, so an honest
 #: merchant AUC needs ~1,500 merchants and several pooled test months (≥ 50 closings)
 MERCHANT_CUSTOMERS, MERCHANT_MONTHS, MERCHANT_SEED = 60_000, 12, 5
 #: the tables the merchant tags and the training-set dates read (the customer side is not loaded)

@@ -179,3 +179,52 @@ def test_evaluate_on_matured_labels_reports_drift_and_decay(bank, churn):
     ev = train.evaluate(wh, engine, mv.name, mv.version, as_of=dt.date(2026, 9, 30), truth=truth)
     assert ev["decay"]["auc_at_registration"] == pytest.approx(ev["test"]["auc"], abs=1e-9)
     assert np.isfinite(ev["psi_vs_train"]) and ev["psi_vs_train"] >= 0
+
+
+def test_batch_scoring_equals_the_straightforward_reference(bank, churn):
+    """The batch path (Arrow read, one predict, contributions per decision pattern, reasons formatted once
+    per distinct value) gives exactly the scores and reason texts of the per-row reference."""
+    import pandas as pd
+
+    wh, _, engine = bank
+    mv, _ = churn
+    art = registry.load(registry.get(engine, mv.name, mv.version), for_scoring=False)
+    d = dt.date(2026, 10, 31)
+    D.ensure_feature_snapshots(wh, "customer", [d])
+    df = scoring.features_frame(wh, "customer", d)
+    expr = D.features_expr(wh, "customer", d)
+    old = expr.filter(expr.lifecycle_stage != "churned").to_pandas()
+    pd.testing.assert_frame_equal(df, old)
+    fast = scoring.score_frame(art, df, "customer_id", reason_rows=1200)
+    ref = scoring.score_frame_reference(art, df, "customer_id", reason_rows=1200)
+    pd.testing.assert_frame_equal(fast, ref)
+    assert (fast["reasons"] != "[]").sum() == 1200
+    # the tree-by-tree contributions equal LightGBM's pred_contrib
+    from kequn.models.reasons import contributions, fast_contributions
+
+    X = D.prepare(df, art["features"]).iloc[:600]
+    np.testing.assert_allclose(fast_contributions(art["model"], X, check_rows=0), contributions(art["model"], X),
+                               rtol=1e-9, atol=1e-12)
+
+
+def test_customer_value_is_fitted_registered_and_scored(bank, tmp_path):
+    from kequn.models import clv
+
+    wh, _, engine = bank
+    mv, m = clv.train(wh, engine, user="analyst", folder=tmp_path)
+    h = m["holdout"]
+    assert mv.name == "customer_value" and mv.kind == "bgnbd" and mv.status == "draft"
+    assert m["split"].startswith("out-of-time") and mv.test_dates == ["2026-10-31"]
+    # held out: the next three months' card-spend days of the same customers
+    assert h["customers"] > 1000 and h["actual_total"] > 0
+    assert 0.8 < h["total_ratio"] < 1.25, h
+    assert h["spearman"] > 0.5 and h["by_decile"][0]["actual"] > h["by_decile"][-1]["actual"]
+    registry.submit(engine, mv.name, mv.version, "analyst")
+    registry.approve(engine, mv.name, mv.version, "risk_officer")
+    run = scoring.score(wh, engine, mv.name, mv.version, as_of=dt.date(2026, 10, 31))
+    s = wh.table("model_score").to_pandas()
+    s = s[s.score_name == "customer_value"]
+    assert run.score_name == "customer_value" and len(s) == run.rows > 1000
+    assert (s["score"] > 0).all()
+    r = json.loads(s.sort_values("score").iloc[-1]["reasons"])
+    assert len(r) == 1 and r[0].startswith("预计未来12个月刷卡消费约")

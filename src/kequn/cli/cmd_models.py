@@ -63,7 +63,8 @@ def _summary(metrics: dict[str, Any]) -> str:
 
 @models_app.command("train", help="Train a model on point-in-time snapshots (out of time) and register a draft.")
 def train_cmd(ctx: typer.Context, name: Annotated[str, typer.Argument(help="retail_churn, merchant_churn, "
-              "high_potential, demand_<kind>, reward_sensitivity")], user: User,
+              "high_potential, demand_<kind>, reward_sensitivity, customer_value (BG/NBD; --as-of = calibration "
+              "end)")], user: User,
               kind: Annotated[str, typer.Option("--kind", help="lightgbm | logistic (uplift: t | x | ct)")] = "",
               truth: Truth = None, report: Report = None, capacity: Capacity = None,
               simulate: Annotated[Path | None, typer.Option("--simulate", help="reward_sensitivity: train on a "
@@ -81,6 +82,17 @@ def train_cmd(ctx: typer.Context, name: Annotated[str, typer.Argument(help="reta
                          human=f"registered {mv.ref} (draft)\nQini {metrics['qini']:.5f} "
                                f"CI {metrics['qini_ci']}" + (f"; oracle {metrics.get('oracle_qini', float('nan')):.5f}"
                                                             if "oracle_qini" in metrics else ""))
+        return
+    if name == "customer_value":
+        from kequn.models import clv
+
+        mv, metrics = clv.train(wh, engine, user=user, calibration_end=_day(as_of))
+        h = metrics["holdout"]
+        _out(ctx).result({"model": mv.ref, "status": mv.status, "metrics": metrics},
+                         human=f"registered {mv.ref} (draft)\nsplit: {metrics['split']}\nspend days predicted "
+                               f"{h['predicted_total']:,.0f} vs actual {h['actual_total']:,.0f} (ratio "
+                               f"{h['total_ratio']:.2f}); MAE {h['mae']:.2f} (naive {h['naive_mae']:.2f}); "
+                               f"Spearman {h['spearman']:.3f}")
         return
     from kequn.models import train
 

@@ -63,7 +63,29 @@ def write_scores(wh: Any, frame: Any, score_name: str, as_of: dt.date) -> int:
 
 def score_frame(art: dict[str, Any], df: Any, key: str, *, reasons: int = 3, reason_rows: int = REASON_ROWS) -> Any:
     """A frame (key, score, reasons JSON) for the feature rows ``df``; reasons for the ``reason_rows``
-    highest scores."""
+    highest scores.
+
+    Batch path: one predict over all rows, contributions (``pred_contrib``) only for the reason rows, the
+    top reasons picked with numpy, each distinct (feature, value) sentence formatted once and each row's JSON
+    assembled from already-encoded sentences. Equal to :func:`score_frame_reference` (tested)."""
+    import numpy as np
+    import pandas as pd
+
+    from kequn.models.reasons import reason_json
+
+    X = D.prepare(df, art["features"])
+    p = art["model"].predict_proba(X)[:, 1]
+    text = np.full(len(df), "[]", dtype=object)
+    if reasons and len(df):
+        top = np.argsort(-p, kind="stable")[:reason_rows]
+        text[top] = reason_json(art["model"], X.iloc[top], df.iloc[top], k=reasons)
+    return pd.DataFrame({"customer_id": df[key].astype(str).to_numpy(), "score": p, "reasons": text})
+
+
+def score_frame_reference(art: dict[str, Any], df: Any, key: str, *, reasons: int = 3,
+                          reason_rows: int = REASON_ROWS) -> Any:
+    """The straightforward version of :func:`score_frame` (reasons as Python lists, one JSON dump per row):
+    the reference the batch path is tested against."""
     import numpy as np
     import pandas as pd
 
@@ -81,6 +103,24 @@ def score_frame(art: dict[str, Any], df: Any, key: str, *, reasons: int = 3, rea
                          "reasons": [dumps(w) for w in words]})
 
 
+def features_frame(wh: Any, entity: str, day: dt.date) -> Any:
+    """The scoring population's features as of ``day``: one query, read as Arrow, converted to pandas once
+    (customers in lifecycle stage ``churned`` are left out). Same frame as ``expr.to_pandas()``, several
+    times faster."""
+    import pandas as pd
+
+    expr = D.features_expr(wh, entity, day)
+    if entity == "customer" and "lifecycle_stage" in expr.columns:
+        expr = expr.filter(expr.lifecycle_stage != "churned")
+    tbl = expr.to_pyarrow()
+    df = tbl.to_pandas()
+    for name, typ in expr.schema().items():  # dates as ibis's own to_pandas gives them (datetime64[s])
+        if typ.is_date():
+            df[name] = pd.Series(tbl.column(name).to_pandas(date_as_object=False).to_numpy()
+                                 .astype("datetime64[s]"), index=df.index)
+    return df
+
+
 def score(wh: Any, engine: Any, name: str, version: int | None = None, *, as_of: dt.date | None = None,
           reasons: int = 3) -> ScoreRun:
     """Score every eligible entity as of ``as_of`` (default: the latest snapshot) with an approved model."""
@@ -94,6 +134,8 @@ def score(wh: Any, engine: Any, name: str, version: int | None = None, *, as_of:
         from kequn.models import reward
 
         entity, score_name, frame_fn = "customer", reward.NAME, lambda a, df, k: reward.score_frame(a, df)
+    elif mv.target == "customer_value":
+        return _score_value(wh, engine, mv, art, as_of, t0)
     else:
         tgt = D.target(mv.target)
         entity, score_name = tgt.entity, tgt.score_name
@@ -101,10 +143,7 @@ def score(wh: Any, engine: Any, name: str, version: int | None = None, *, as_of:
     day = as_of or max(computed_dates(wh, entity) or [D.data_end(wh)])
     D.ensure_feature_snapshots(wh, entity, [day])
     key = "merchant_id" if entity == "merchant" else "customer_id"
-    expr = D.features_expr(wh, entity, day)
-    if entity == "customer" and "lifecycle_stage" in expr.columns:
-        expr = expr.filter(expr.lifecycle_stage != "churned")
-    df = expr.to_pandas()
+    df = features_frame(wh, entity, day)
     t1 = time.perf_counter()
     out = frame_fn(art, df, key)
     t2 = time.perf_counter()
@@ -117,3 +156,22 @@ def score(wh: Any, engine: Any, name: str, version: int | None = None, *, as_of:
     audit.record(engine, "kequn-models", "model.score", f"model:{mv.ref}", details={"as_of": str(day), "rows": n})
     return ScoreRun(mv.ref, score_name, day, n, {"features": round(t1 - t0, 2), "predict": round(t2 - t1, 2),
                                                       "write": round(t3 - t2, 2)})
+
+
+def _score_value(wh: Any, engine: Any, mv: Any, art: dict[str, Any], as_of: dt.date | None, t0: float) -> ScoreRun:
+    """Customer value (BG/NBD, kequn.models.clv): score = expected card contribution in yuan over the value
+    horizon, with one reason sentence; as of ``as_of`` (default: the data end)."""
+    from kequn.models import clv
+    from kequn.opstore import audit
+
+    day = as_of or D.data_end(wh)
+    t1 = time.perf_counter()
+    out = clv.score_frame(art, wh, day)
+    t2 = time.perf_counter()
+    out.insert(0, "entity", "customer")
+    out["score_name"], out["as_of"], out["model"] = clv.SCORE_NAME, day, mv.ref
+    n = write_scores(wh, out, clv.SCORE_NAME, day)
+    t3 = time.perf_counter()
+    audit.record(engine, "kequn-models", "model.score", f"model:{mv.ref}", details={"as_of": str(day), "rows": n})
+    return ScoreRun(mv.ref, clv.SCORE_NAME, day, n, {"features": round(t1 - t0, 2), "predict": round(t2 - t1, 2),
+                                                          "write": round(t3 - t2, 2)})
