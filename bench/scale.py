@@ -375,7 +375,7 @@ def write_doc(run: Run) -> None:
     if shards:
         txn = sum(done[f"synth-{k}"]["transactions"] for k in shards)
         rows = sum(done[f"synth-{k}"]["rows"] for k in shards)
-        lines += ["", f"Loaded so far: {len(shards)} shards, {rows:,} rows ({txn:,} transactions); synth + load "
+        lines += ["", f"Loaded so far: {len(shards)} of {p['shards']} shards, {rows:,} rows ({txn:,} transactions); synth + load "
                       f"{_fmt_s(sum(v['wall_s'] for v in tot))} wall; warehouse file "
                       f"{done[f'load-{shards[-1]}']['warehouse_mb'] / 1024:.1f} GB; highest peak RSS of any step "
                       f"{max(v['peak_rss_mb'] for v in done.values()) / 1024:.2f} GB."]
