@@ -74,12 +74,27 @@ def score_frame(art: dict[str, Any], df: Any, key: str, *, reasons: int = 3, rea
     from kequn.models.reasons import reason_json
 
     X = D.prepare(df, art["features"])
-    p = art["model"].predict_proba(X)[:, 1]
+    p = predict_batch(art["model"], X)
     text = np.full(len(df), "[]", dtype=object)
     if reasons and len(df):
         top = np.argsort(-p, kind="stable")[:reason_rows]
         text[top] = reason_json(art["model"], X.iloc[top], df.iloc[top], k=reasons)
     return pd.DataFrame({"customer_id": df[key].astype(str).to_numpy(), "score": p, "reasons": text})
+
+
+def predict_batch(model: Any, X: Any) -> Any:
+    """``model.predict_proba(X)[:, 1]`` with the frame converted to LightGBM's float matrix once (not once per
+    calibration fold): the same numbers reach the same boosters, so the scores are identical."""
+    import warnings
+
+    from kequn.models.reasons import lightgbm_matrix
+
+    if model.kind != "lightgbm" or not len(X):
+        return model.predict_proba(X)[:, 1]
+    A = lightgbm_matrix(model._matrix(X))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "X does not have valid feature names": positions match
+        return model.model_.predict_proba(A)[:, 1]
 
 
 def score_frame_reference(art: dict[str, Any], df: Any, key: str, *, reasons: int = 3,
