@@ -38,12 +38,44 @@ def test_hillstrom_qini_ci_excludes_zero():
 
 @pytest.mark.slow
 def test_bank_marketing_figures_are_reported_honestly():
-    r = task_bank_marketing(_datasets(), rolling=False)
+    r = task_bank_marketing(_datasets(), rolling="primary")
     f = r.figures
     # random cross-validation reaches the published 0.80 …
     assert f["lightgbm_random_5fold_auc"] >= 0.79
-    # … but the out-of-time split (2008 → 2010 regime change, base rate 7 % → 32 %) does not: the report
-    # says so instead of hiding it
+    # … the out-of-time split (2008 → 2010 regime change, base rate 7 % → 32 %) does not with the file's
+    # columns alone (measured 0.62)
     assert f["base_rate_test"] > 3 * f["base_rate_train"]
-    assert r.met == (f["lightgbm_oot_auc"] >= 0.80)
-    assert 0.5 < f["lightgbm_oot_auc"] < 1
+    assert f["test_first_call"] == "2009-05-11"
+    assert 0.5 < f["lightgbm_oot_auc"] < 0.70, f
+    # features known before each call (calendar, the bank's call volume and success rate of the previous
+    # 1/3/7/30/90 days) help; monthly re-training on all earlier rows helps more (measured 0.770) — still
+    # short of 0.80, and the report says so
+    assert f["lightgbm_past_oot_auc"] > f["lightgbm_oot_auc"] + 0.03, f
+    assert f["primary"] == "rolling_past_expanding_auc"
+    assert f["rolling_past_expanding_auc"] >= 0.76, f
+    assert r.met == (f["rolling_past_expanding_auc"] >= 0.80)
+
+
+def test_past_features_read_only_earlier_days():
+    """The past-only features of a call never change when later rows (or the same day's outcomes) change."""
+    import numpy as np
+    import pandas as pd
+
+    from kequn.models.public import past_features
+
+    rng = np.random.default_rng(0)
+    days = np.sort(rng.integers(1, 29, 400))
+    df = pd.DataFrame({"day": days, "month": "may"})
+    y = pd.Series(rng.integers(0, 2, 400))
+    f = past_features(df, y)
+    y2 = y.copy()
+    y2[days >= 15] = 1 - y2[days >= 15]  # flip every outcome from day 15 on
+    f2 = past_features(df, y2)
+    assert f[days <= 15].equals(f2[days <= 15])
+    assert not f[days > 15].equals(f2[days > 15])
+    first = days == days.min()
+    assert (f.loc[first, "calls_prev7d"] == 0).all() and (f.loc[first, "rate_prev7d"] == 0.1).all()
+    d5 = np.flatnonzero(days == 5)
+    if len(d5):
+        n = int((days < 5).sum())  # every earlier day of May lies within 7 days of the 5th
+        assert f.loc[d5[0], "calls_prev7d"] == n
