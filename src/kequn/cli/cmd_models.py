@@ -65,19 +65,23 @@ def _summary(metrics: dict[str, Any]) -> str:
 def train_cmd(ctx: typer.Context, name: Annotated[str, typer.Argument(help="retail_churn, merchant_churn, "
               "high_potential, demand_<kind>, reward_sensitivity, customer_value (BG/NBD; --as-of = calibration "
               "end)")], user: User,
-              kind: Annotated[str, typer.Option("--kind", help="lightgbm | logistic (uplift: t | x | ct)")] = "",
+              kind: Annotated[str, typer.Option("--kind", help="lightgbm | logistic (uplift: dr-offer (default) | "
+                                                   "t-offer | t | x | ct)")] = "",
               truth: Truth = None, report: Report = None, capacity: Capacity = None,
               simulate: Annotated[Path | None, typer.Option("--simulate", help="reward_sensitivity: train on a "
                                   "randomised sandbox campaign run through this synthetic bank's simulator.")] = None,
-              as_of: AsOf = None) -> None:
+              as_of: AsOf = None,
+              waves: Annotated[int, typer.Option("--waves", min=1, max=64, help="reward_sensitivity with "
+                                                 "--simulate: repeat the randomised campaign this many times")] = 1,
+              ) -> None:
     from kequn.models import report as R
 
     wh, engine = _stores()
     if name == "reward_sensitivity":
         from kequn.models import reward
 
-        mv, metrics = reward.train(wh, engine, user=user, kind=kind or "t-offer", truth=truth, simulate=simulate,
-                                   as_of=_day(as_of))
+        mv, metrics = reward.train(wh, engine, user=user, kind=kind or reward.DEFAULT_LEARNER, truth=truth,
+                                   simulate=simulate, as_of=_day(as_of), waves=waves)
         _out(ctx).result({"model": mv.ref, "status": mv.status, "metrics": metrics},
                          human=f"registered {mv.ref} (draft)\nQini {metrics['qini']:.5f} "
                                f"CI {metrics['qini_ci']}" + (f"; oracle {metrics.get('oracle_qini', float('nan')):.5f}"

@@ -153,7 +153,9 @@ def features_expr(wh: Any, entity: str, d: dt.date) -> Any:
             cols[f"{c}_prev_{back}m"] = old
         expr = expr.select(**cols)
         cols = {c: expr[c] for c in expr.columns}
-    return expr
+    # money tags are DECIMAL in the warehouse: features are numbers (as DOUBLE), never text categories
+    money = [c for c, t in expr.schema().items() if t.is_decimal()]
+    return expr.mutate(**{c: expr[c].cast("float64") for c in money}) if money else expr
 
 
 def _closed_in(wh: Any, table: str, key: str, d: dt.date, months: int) -> Any:
@@ -234,15 +236,21 @@ def feature_columns(df: Any) -> list[str]:
 
 
 def prepare(df: Any, columns: list[str]) -> Any:
-    """Feature matrix: numeric columns as float, booleans as 0/1, strings kept (categorical)."""
+    """Feature matrix: numeric columns as float, booleans as 0/1, strings kept (categorical). Decimal
+    objects (money read from a DECIMAL column) are numbers, not text."""
+    from decimal import Decimal
+
     import pandas as pd
 
     X = pd.DataFrame(index=df.index)
     for c in columns:
         s = df[c] if c in df.columns else pd.Series(np.nan, index=df.index)
         kind = str(s.dtype)
+        first = s.dropna().iloc[0] if kind == "object" and s.notna().any() else None
         if kind in ("bool", "boolean"):
             X[c] = s.astype("float64")
+        elif isinstance(first, Decimal | int | float) and not isinstance(first, bool):
+            X[c] = pd.to_numeric(s, errors="coerce").astype("float64")
         elif kind == "object" or kind.startswith("str") or kind == "string":
             X[c] = s.astype("string").astype(object)
         else:
