@@ -359,7 +359,8 @@ def write_doc(run: Run) -> None:
         missing = [k for k in ["tags", "segments", "journeys", "tags-features", "score"] if k not in done]
         lines += [f"**Status: partial** — {len(shards)} of {p['shards']} shards loaded"
                   + (f"; not yet run or not finished: {', '.join(missing)}" if missing else "")
-                  + ". Only finished steps are shown.", ""]
+                  + ". Only finished steps are shown; the same command resumes the run (finished steps are "
+                  "skipped, a shard's unfinished files are generated again).", ""]
     lines += ["| step | wall | CPU | peak RSS | load avg (mean) | rows | disk | met (≤ 10 GB) |",
               "|---|---|---|---|---|---|---|---|"]
 
