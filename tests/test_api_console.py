@@ -66,6 +66,9 @@ def test_search_is_scoped_sorted_paginated_and_masked(world):
     p = c["analyst"].get("/api/customers?size=2&page=2").json()
     assert (p["total"], p["pages"], [r["customer_id"] for r in p["rows"]]) == (3, 2, ["C003"])
     assert c["analyst"].get("/api/customers?sort=phone").status_code == 422
+    bad = c["analyst"].get("/api/customers?q=C0%0001")  # a NUL (found by schemathesis): 422, never a 500
+    assert bad.status_code == 422 and "position 3" in bad.text
+    assert c["analyst"].get("/customers?q=%00").status_code == 422
     for user in ("analyst", "manager"):
         assert not _no_raw(c[user].get("/api/customers").text)
         assert not _no_raw(c[user].get("/customers?q=C00").text)

@@ -162,6 +162,9 @@ class ConsoleData:
             raise ValidationError(f"page must be ≥ 1 and size 1–{MAX_PAGE_SIZE}")
         scope = self.scope(principal)
         q = q.strip()[:64]
+        bad = next((i for i, ch in enumerate(q) if ord(ch) < 32 or ord(ch) == 127), None)
+        if bad is not None:  # e.g. NUL: no id, name or phone holds one, and the SQL engines refuse it
+            raise ValidationError(f"search text has a control character (U+{ord(q[bad]):04X}) at position {bad + 1}")
 
         def run(wh: Any) -> tuple[list[dict[str, Any]], int]:
             t = self._customers(wh, scope)
