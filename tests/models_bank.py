@@ -12,6 +12,13 @@ END = dt.date(2026, 10, 31)
 
 def make_bank(root: Path) -> tuple[object, Path, object]:
     """(warehouse, truth folder, ops-store engine) of a fresh small synthetic bank under ``root``."""
+    return _build(root, CUSTOMERS, MONTHS, SEED)
+
+
+def _build(root: Path, customers: int, months: int, seed: int,
+           tables: tuple[str, ...] | None = None) -> tuple[object, Path, object]:
+    """Generate a bank under ``root``, load its canonical tables (all, or only ``tables``) into a DuckDB
+    warehouse and migrate an SQLite ops store beside it."""
     from kequn.ingest import ensure_internal_tables, load_dir
     from kequn.opstore import engine_for, migrate
     from kequn.synth.generate import SynthParams, generate
@@ -19,10 +26,11 @@ def make_bank(root: Path) -> tuple[object, Path, object]:
     from kequn.warehouse.schema import create_tables
 
     raw = root / "bank"
-    generate(raw, SynthParams(customers=CUSTOMERS, months=MONTHS, seed=SEED, end=END))
+    generate(raw, SynthParams(customers=customers, months=months, seed=seed, end=END))
     data = root / "data"
     data.mkdir()
-    for p in raw.glob("*.parquet"):  # the canonical tables only (not manifest.json, not truth/)
+    # the canonical tables only (not manifest.json, not truth/)
+    for p in ([raw / f"{t}.parquet" for t in tables] if tables else raw.glob("*.parquet")):
         shutil.copy(p, data / p.name)
     wh = connect(f"duckdb:///{root / 'wh.duckdb'}")
     create_tables(wh)
@@ -43,22 +51,4 @@ MERCHANT_TABLES = ("branch", "customer", "enterprise", "merchant", "acquiring_da
 def make_merchant_bank(root: Path) -> tuple[object, Path, object]:
     """(warehouse, truth folder, ops-store engine) of a bank with enough merchants for a merchant-churn
     evaluation; only the tables merchant features and labels need are loaded."""
-    from kequn.ingest import ensure_internal_tables, load_dir
-    from kequn.opstore import engine_for, migrate
-    from kequn.synth.generate import SynthParams, generate
-    from kequn.warehouse import connect
-    from kequn.warehouse.schema import create_tables
-
-    raw = root / "bank"
-    generate(raw, SynthParams(customers=MERCHANT_CUSTOMERS, months=MERCHANT_MONTHS, seed=MERCHANT_SEED, end=END))
-    data = root / "data"
-    data.mkdir()
-    for name in MERCHANT_TABLES:
-        shutil.copy(raw / f"{name}.parquet", data / f"{name}.parquet")
-    wh = connect(f"duckdb:///{root / 'wh.duckdb'}")
-    create_tables(wh)
-    ensure_internal_tables(wh)
-    load_dir(wh, data)
-    url = f"sqlite:///{root / 'ops.sqlite'}"
-    migrate(url)
-    return wh, raw / "truth", engine_for(url)
+    return _build(root, MERCHANT_CUSTOMERS, MERCHANT_MONTHS, MERCHANT_SEED, MERCHANT_TABLES)
