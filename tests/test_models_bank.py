@@ -226,5 +226,12 @@ def test_customer_value_is_fitted_registered_and_scored(bank, tmp_path):
     s = s[s.score_name == "customer_value"]
     assert run.score_name == "customer_value" and len(s) == run.rows > 1000
     assert (s["score"] > 0).all()
-    r = json.loads(s.sort_values("score").iloc[-1]["reasons"])
+    top = s.sort_values("score").iloc[-1]
+    r = json.loads(top["reasons"])
     assert len(r) == 1 and r[0].startswith("预计未来12个月刷卡消费约")
+    # the score fills the customer_value tag slot
+    from kequn.tags.build import profile_expr
+    from kequn.tags.model import Tables
+
+    prof = profile_expr("customer", Tables(wh), dt.date(2026, 10, 31), ["customer_value"]).to_pandas()
+    assert prof.set_index("customer_id").loc[top.customer_id, "customer_value"] == pytest.approx(top.score)

@@ -146,3 +146,46 @@ def test_train_table_generic_path(env, tmp_path):
 
     with pytest.raises(ValidationError):
         _cli("models", "train-table", str(path), "--target", "nope")
+
+
+def test_evaluate_customer_value_and_reward_sensitivity(env, tmp_path):
+    """`kequn models evaluate` for the two models that are not classifiers: customer value (BG/NBD) on the
+    latest matured hold-out, reward sensitivity on randomised contacts it was not trained on."""
+    import datetime as dt
+
+    from kequn.errors import NotFoundError
+    from kequn.models import registry, reward, train
+
+    root, wh, truth, engine = env
+    out = _cli("models", "train", "customer_value", "--as", "alice", "--as-of", "2026-06-30")
+    ev = _cli("models", "evaluate", "customer_value", "--report", str(tmp_path / "clv"))
+    h = ev["holdout"]
+    # registered on 2026-06-30; the latest matured hold-out is the three months before the data end
+    assert ev["model"] == out["model"] and ev["as_of"] == "2026-07-31" and "2026-10-31" in ev["split"]
+    assert h["customers"] > 1000 and 0.7 < h["total_ratio"] < 1.4 and h["spearman"] > 0.5, h
+    assert h["by_decile"][0]["actual"] > h["by_decile"][-1]["actual"]
+    assert ev["decay"]["at_registration"] == out["metrics"]["holdout"]["spearman"]
+    assert ev["decay"]["change"] == pytest.approx(h["spearman"] - ev["decay"]["at_registration"])
+    assert np.isfinite(ev["psi_vs_train"]) and ev["psi_vs_train"] >= 0
+    page = (tmp_path / "clv.html").read_text(encoding="utf-8")
+    assert "客户价值留出期评估" in page and f"{h['actual_total']:,.0f}" in page
+    # a hold-out that has not matured yet is refused, naming the last date that works
+    with pytest.raises(Exception, match="choose --as-of on or before 2026-07-31"):
+        train.evaluate(wh, engine, "customer_value", as_of=dt.date(2026, 9, 30))
+
+    # reward sensitivity trained on a sandbox experiment as of 2026-09-30 …
+    mv, _ = reward.train(wh, engine, user="alice", simulate=truth.parent, as_of=dt.date(2026, 9, 30), waves=2)
+    # … has no randomised contacts after its training snapshot: a clear refusal
+    with pytest.raises(NotFoundError, match="after 2026-10-01"):
+        train.evaluate(wh, engine, "reward_sensitivity", mv.version)
+    # … evaluated on the bank's own legacy randomised campaigns (never seen in training)
+    hist = reward.training_frame(wh)
+    first = min(hist["snapshot"])
+    ev = train.evaluate(wh, engine, "reward_sensitivity", mv.version, as_of=first)
+    known = hist[hist["offer"].isin(ev_offers := registry.load(registry.get(engine, "reward_sensitivity", mv.version),
+                                                                for_scoring=False)["offers"])]
+    assert ev["test_rows"] == len(known) > 100 and set(known["offer"]) <= set(ev_offers)
+    assert ev["qini_ci"][0] <= ev["qini"] <= ev["qini_ci"][1]
+    y, t = known["label"].to_numpy(), known["treatment"].to_numpy()
+    assert ev["observed_uplift"] == pytest.approx(y[t == 1].mean() - y[t == 0].mean())
+    assert ev["decay"]["metric"] == "qini" and ev["decay"]["now"] == ev["qini"]

@@ -12,7 +12,7 @@ def test_government_and_score_tags_are_never_features() -> None:
     df = pd.DataFrame({i: [0] for i in [*ids, "customer_id", "label", "_mask"]})
     feats = feature_columns(df)
     assert "medical_insurance_flag" in ids and "medical_insurance_flag" not in feats
-    assert not {"churn_risk", "potential_score", "reward_sensitivity", "customer_id", "label", "_mask"} & set(feats)
+    assert not {"churn_risk", "potential_score", "reward_sensitivity", "customer_value", "customer_id", "label", "_mask"} & set(feats)
     # every other customer tag stays available to the models
     assert set(feats) == set(ids) - EXCLUDED
 

@@ -117,8 +117,24 @@ def evaluate_cmd(ctx: typer.Context, name: str, version: Version = None, as_of: 
     ev = train.evaluate(wh, engine, name, version, as_of=_day(as_of), capacity=capacity, truth=truth)
     if report:
         R.write(ev, report)
-    _out(ctx).result(ev, human=f"{ev['model']} ({ev['status']})\n{_summary(ev)}\nPSI vs training "
-                               f"{ev['psi_vs_train']:.4f}")
+    _out(ctx).result(ev, human=f"{ev['model']} ({ev['status']})\n{_evaluation_summary(ev)}")
+
+
+def _evaluation_summary(ev: dict[str, Any]) -> str:
+    """The evaluation in a few lines: classification models, customer value (BG/NBD) or reward uplift."""
+    decay = ev.get("decay", {})
+    if "holdout" in ev:  # customer value
+        h = ev["holdout"]
+        return (f"split: {ev['split']}\nspend days predicted {h['predicted_total']:,.0f} vs actual "
+                f"{h['actual_total']:,.0f} (ratio {h['total_ratio']:.2f}); MAE {h['mae']:.2f} (naive "
+                f"{h['naive_mae']:.2f}); Spearman {h['spearman']:.3f} (at registration "
+                f"{decay.get('at_registration', float('nan')):.3f})\nPSI vs training {ev['psi_vs_train']:.4f}")
+    if "qini" in ev:  # reward uplift
+        return (f"split: {ev['split']}\n{ev['test_rows']} contacts; Qini {ev['qini']:.5f} CI "
+                f"[{ev['qini_ci'][0]:.5f}, {ev['qini_ci'][1]:.5f}] (at registration "
+                f"{decay.get('at_registration', float('nan')):.5f}); uplift in the top 30 % "
+                f"{ev['uplift_at_30pct']:.4f}, observed average {ev['observed_uplift']:.4f}")
+    return f"{_summary(ev)}\nPSI vs training {ev['psi_vs_train']:.4f}"
 
 
 @models_app.command("score", help="Score customers with an approved/champion model; scores and reasons → tags.")

@@ -228,3 +228,47 @@ def score_frame(art: dict[str, Any], wh: Any, as_of: dt.date) -> Any:
                for d, s, a in zip(days, df["spend"].to_numpy(), alive, strict=True)]
     return pd.DataFrame({"customer_id": df["customer_id"].astype(str).to_numpy(), "score": value,
                          "reasons": reasons})
+
+
+def evaluate(wh: Any, mv: Any, art: dict[str, Any], as_of: dt.date | None = None) -> dict[str, Any]:
+    """A registered version on the latest matured hold-out: calibration end ``as_of`` (default: the data end
+    minus the model's hold-out horizon), the fitted parameters applied to each alive customer's card-spend
+    history up to then, compared with the spend days that followed; drift (PSI of the value scores against
+    the training scores) and decay (Spearman at registration vs now)."""
+    from kequn.errors import ValidationError
+    from kequn.models import metrics as M
+    from kequn.models.datasets import add_months, data_end
+
+    months = int(mv.params.get("horizon_months", 3))
+    end = data_end(wh)
+    cal = as_of or add_months(end, -months)
+    test_end = add_months(cal, months)
+    if test_end > end:
+        raise ValidationError(f"customer_value: labels for {cal} mature on {test_end}, after the data end {end}; "
+                              f"choose --as-of on or before {add_months(end, -months)}")
+    p: BGNBD = art["params"]
+    df = rfm(wh, cal)
+    df = df[df["customer_id"].isin(set(alive_customers(wh, cal)))].reset_index(drop=True)
+    if df.empty:
+        raise ValidationError(f"customer_value: no customers with card spending up to {cal}")
+    weeks = (test_end - cal).days / 7
+    df = df.merge(_spend_days(wh, cal, test_end), on="customer_id", how="left").fillna(
+        {"actual_days": 0.0, "actual_spend": 0.0})
+    pred = expected_purchases(p, weeks, df["frequency"], df["recency"], df["T"])
+    hold = holdout_metrics(pred, df["actual_days"], df["frequency"], df["T"], weeks)
+    hold["value_predicted_total"] = float((pred * df["spend"].to_numpy() * float(art["rate"])).sum())
+    hold["value_actual_total"] = float((df["actual_spend"] * float(art["rate"])).sum())
+    value = expected_purchases(p, float(art["value_weeks"]), df["frequency"], df["recency"], df["T"]) \
+        * df["spend"].to_numpy() * float(art["rate"])
+    out: dict[str, Any] = {
+        "model": mv.ref, "status": mv.status, "as_of": str(cal), "target": NAME,
+        "split": f"out-of-time: parameters fitted up to {mv.train_dates[-1]}; applied to the card-spend days up to "
+                 f"{cal}, compared with the same customers' spend days in {cal + dt.timedelta(days=1)} … {test_end}",
+        "holdout": hold,
+        "psi_vs_train": M.psi(np.asarray(art["train_scores"], float), value),
+    }
+    reg = mv.metrics.get("holdout", {}).get("spearman")
+    if reg is not None:
+        out["decay"] = {"metric": "spearman", "at_registration": reg, "now": hold["spearman"],
+                        "change": hold["spearman"] - reg}
+    return out

@@ -26,7 +26,7 @@ from kequn.tags.model import AsOf
 #: government data (medical insurance: health-related, PIPL Art. 28) — consented for service and grouping,
 #: not for model training without its own impact assessment (COMPLIANCE.md rule 12)
 EXCLUDED = {"as_of", "customer_id", "merchant_id", "enterprise_id", "churn_risk", "potential_score",
-            "reward_sensitivity", "payroll_employer", "top_spend_categories", "medical_insurance_flag"}
+            "reward_sensitivity", "customer_value", "payroll_employer", "top_spend_categories", "medical_insurance_flag"}
 #: activity tags whose change against the snapshot one month (and three months) earlier is a feature
 CHANGE_TAGS = {
     "customer": ("txn_count_30d", "login_days_30d", "active_days_30d", "money_in_30d", "money_out_30d", "aum",

@@ -47,6 +47,24 @@ def _block(title: str, ev: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def _value_block(h: dict[str, Any]) -> str:
+    """Customer value (BG/NBD): predicted vs actual spend days in the hold-out period, beside the naive rate."""
+    return "\n".join([
+        "<h2>客户价值留出期评估 customer value hold-out</h2><table>",
+        f"<tr><th>客户数 customers</th><td>{h['customers']}</td></tr>",
+        f"<tr><th>留出期（周）horizon weeks</th><td>{_f(h['horizon_weeks'])}</td></tr>",
+        f"<tr><th>消费天数 预测/实际 spend days predicted / actual</th><td>{h['predicted_total']:,.0f} / "
+        f"{h['actual_total']:,.0f}（比值 {_f(h['total_ratio'])}）</td></tr>",
+        f"<tr><th>平均绝对误差 MAE</th><td>{_f(h['mae'])}（按以往频率外推 naive {_f(h['naive_mae'])}）</td></tr>",
+        f"<tr><th>排序相关 Spearman</th><td>{_f(h['spearman'])}（naive {_f(h['naive_spearman'])}）</td></tr>",
+        f"<tr><th>预测前 10% 客户占实际消费天数 top-decile share</th><td>{_f(h['top_decile_share_of_actual'], True)}</td></tr>",
+        "</table>",
+        "<h3>分十组 by decile（第1组 = 预测最高）</h3>",
+        _table(h["by_decile"], [("decile", "组", False), ("predicted", "预测消费天数", False),
+                                ("actual", "实际消费天数", False)]),
+    ])
+
+
 def to_html(report: dict[str, Any]) -> str:
     title = f"模型评估报告 {report.get('model', '')}"
     parts = [f"<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
@@ -54,15 +72,28 @@ def to_html(report: dict[str, Any]) -> str:
              "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}</style></head><body>",
              f"<h1>{html.escape(title)}</h1>",
              f"<p>目标 target：{html.escape(str(report.get('target', '')))}；划分 split：{html.escape(str(report.get('split', '')))}</p>"]
-    parts.append(_block("留出期评估 held-out evaluation", report["test"]))
+    if "test" in report:
+        parts.append(_block("留出期评估 held-out evaluation", report["test"]))
+    if "holdout" in report:
+        parts.append(_value_block(report["holdout"]))
+    if "qini" in report:
+        lo, hi = report.get("qini_ci", [float("nan"), float("nan")])
+        parts.append("<h2>权益敏感度（增量模型）uplift</h2><table>"
+                     f"<tr><th>样本数 contacts</th><td>{report.get('test_rows', '')}</td></tr>"
+                     f"<tr><th>Qini</th><td>{_f(report['qini'])}（95% 置信区间 {_f(lo)} … {_f(hi)}）</td></tr>"
+                     f"<tr><th>得分前 30% 的增量 uplift@30%</th><td>{_f(report.get('uplift_at_30pct'))}</td></tr>"
+                     f"<tr><th>整体实际增量 observed uplift</th><td>{_f(report.get('observed_uplift'))}</td></tr>"
+                     "</table>")
     if "psi_vs_train" in report or "psi_test_vs_train" in report:
         psi = float(report.get("psi_vs_train", report.get("psi_test_vs_train")) or 0.0)
         verdict = "稳定" if psi < 0.1 else "轻微漂移" if psi < 0.25 else "显著漂移，需重新训练"
         parts.append(f"<h2>得分漂移 score drift (PSI)</h2><p>PSI = {_f(psi)}（{verdict}）</p>")
     if "decay" in report:
         d = report["decay"]
-        parts.append(f"<h2>效果衰减 decay</h2><p>注册时 AUC {_f(d['auc_at_registration'])}，标签成熟后 AUC "
-                     f"{_f(d['auc_now'])}，变化 {_f(d['change'])}</p>")
+        metric = d.get("metric", "AUC")
+        before, now = d.get("auc_at_registration", d.get("at_registration")), d.get("auc_now", d.get("now"))
+        parts.append(f"<h2>效果衰减 decay</h2><p>注册时 {html.escape(metric)} {_f(before)}，标签成熟后 "
+                     f"{html.escape(metric)} {_f(now)}，变化 {_f(d['change'])}</p>")
     if "oracle" in report:
         o = report["oracle"]
         parts.append(f"<h2>与真值对比 oracle (synthetic bank only)</h2><p>真实风险率的 AUC {_f(o['auc'])}"

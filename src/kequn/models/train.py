@@ -77,6 +77,14 @@ def evaluate(wh: Any, engine: Any, name: str, version: int | None = None, *, as_
 
     mv = registry.get(engine, name, version)
     art = registry.load(mv, for_scoring=False)
+    if mv.target == "customer_value":
+        from kequn.models import clv
+
+        return clv.evaluate(wh, mv, art, as_of)
+    if mv.target == "reward_sensitivity":
+        from kequn.models import reward
+
+        return reward.evaluate(wh, mv, art, as_of)
     tgt = D.target(mv.target)
     day = as_of or D.matured_dates(wh, tgt)[-1]
     D.ensure_feature_snapshots(wh, tgt.entity, [day])

@@ -368,4 +368,5 @@ DEFS: tuple[TagDef, ...] = (
     _agg("churn_risk", "customer_score", _score("churn_risk")),
     _agg("potential_score", "customer_score", _score("potential_score")),
     _agg("reward_sensitivity", "customer_score", _score("reward_sensitivity")),
+    _agg("customer_value", "customer_score", _score("customer_value")),
 )
