@@ -15,6 +15,7 @@ from fastapi import APIRouter, Body, Request
 from fastapi.concurrency import run_in_threadpool
 
 from kequn.api import stores
+from kequn.domain.days import day_or_today
 from kequn.errors import SegmentError, ValidationError
 
 router = APIRouter(tags=["segments 客群"])
@@ -37,12 +38,7 @@ def _actor(request: Request, body: dict[str, Any], key: str) -> str:
 
 
 def _day(value: Any) -> dt.date:
-    if value is None or value == "":
-        return dt.date.today()
-    try:
-        return dt.date.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise ValidationError(f"as_of {value!r} is not a date: use YYYY-MM-DD") from None
+    return day_or_today(value, "as_of")
 
 
 def _run(request: Request, fn: Any) -> Any:

@@ -44,15 +44,10 @@ def _ops() -> Any:
     return open_default()
 
 
-def _day(value: str | None) -> dt.date:
-    from kequn.errors import ValidationError
+def _day(value: str | None, name: str = "--as-of") -> dt.date:
+    from kequn.domain.days import day_or_today
 
-    if not value:
-        return dt.date.today()
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise ValidationError(f"{value!r} is not a date: use YYYY-MM-DD") from None
+    return day_or_today(value, name)
 
 
 def _launch_time(day: dt.date) -> dt.datetime:
@@ -253,7 +248,7 @@ def review_cmd(ctx: typer.Context,
     unit = {"w": 7, "d": 1}.get(cycle[-1:])
     if unit is None or not cycle[:-1].isdigit() or int(cycle[:-1]) < 1:
         raise ValidationError(f"--cycle {cycle!r}: use a number of weeks or days such as 2w or 14d")
-    report = review.review(_ops(), until=_day(until), days=int(cycle[:-1]) * unit)
+    report = review.review(_ops(), until=_day(until, "--until"), days=int(cycle[:-1]) * unit)
     jp, hp = review.write(report, out)
     _out(ctx).result({"json": str(jp), "html": str(hp), "campaigns": len(report["campaigns"])},
                      human=f"复盘 written: {hp} and {jp} ({len(report['campaigns'])} campaigns)")

@@ -39,14 +39,9 @@ def _stores() -> tuple[Any, Any]:
 
 
 def _day(text: str | None) -> dt.date | None:
-    from kequn.errors import ValidationError
+    from kequn.domain.days import optional_day
 
-    if text is None:
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise ValidationError(f"--as-of {text!r} is not a date: use YYYY-MM-DD") from None
+    return optional_day(text)
 
 
 def _summary(metrics: dict[str, Any]) -> str:

@@ -26,14 +26,9 @@ def _console(ctx: typer.Context) -> Any:
 
 
 def _date(value: str | None) -> dt.date:
-    from kequn.errors import ValidationError
+    from kequn.domain.days import day_or_today
 
-    if value is None:
-        return dt.date.today()
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise ValidationError(f"--as-of {value!r} is not a date: use YYYY-MM-DD") from None
+    return day_or_today(value)
 
 
 def _wh(read_only: bool = False) -> Any:

@@ -20,16 +20,9 @@ EntityOpt = Annotated[str | None, typer.Option("--entity", help="customer, enter
 
 
 def _date(value: str | None, *, required: bool = False) -> dt.date | None:
-    from kequn.errors import ValidationError
+    from kequn.domain.days import optional_day
 
-    if value is None:
-        if required:
-            raise ValidationError("--as-of DATE is required (YYYY-MM-DD)")
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise ValidationError(f"--as-of {value!r} is not a date: use YYYY-MM-DD") from None
+    return optional_day(value, required=required)
 
 
 def _ops_engine() -> Any:

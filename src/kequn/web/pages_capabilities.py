@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 
+from kequn.domain.days import day_or_today
 from kequn.errors import KequnError, NotFoundError, ValidationError
 
 router = APIRouter(include_in_schema=False)
@@ -37,12 +38,7 @@ def _can(request: Request, permission: str) -> bool:
 
 
 def _day(value: str | None) -> dt.date:
-    if not value:
-        return dt.date.today()
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise ValidationError(f"as_of {value!r} is not a date: use YYYY-MM-DD") from None
+    return day_or_today(value, "as_of")
 
 
 async def _wh(request: Request, fn: Any) -> Any:
