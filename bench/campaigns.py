@@ -8,8 +8,14 @@
 2. Event ingestion over HTTP: uvicorn on 127.0.0.1 (started here) serving the campaigns router; batches of
    events (10% repeats) posted by keep-alive clients; goal ≥ 20,000 events/s with dedup. Same-run baseline:
    a no-op route that reads the same bodies.
+3. Trigger delay: the same server with a live event-triggered campaign (login touchpoint, audience = score
+   ≥ 0.8, so a fifth of the customers pass and the rest are refused with a reason); login events are posted
+   at a steady rate (``--trigger-rate`` events/s for ``--trigger-seconds``) in small batches, then the
+   delay of every trigger decision is read from ``trigger_fire`` (fired_at − received_at, both stamped by
+   the server). Goal "triggers fire within seconds": p99 ≤ 5 s.
 
-    .venv/bin/python bench/campaigns.py [--customers 1000000] [--requests 120] [--batch 2000] [--no-doc]
+    .venv/bin/python bench/campaigns.py [--customers 1000000] [--requests 120] [--batch 2000]
+        [--trigger-rate 5000] [--trigger-seconds 20] [--no-doc]
 """
 
 from __future__ import annotations
@@ -194,11 +200,86 @@ def _load(port: int, bodies: list[bytes], clients: int, path: str) -> tuple[floa
     return time.perf_counter() - t0, out, errors
 
 
-def events_bench(tmp: Path, requests: int, batch: int, clients: int) -> dict:
+TRIGGER_TP = "TP-APP-001"
+
+
+def live_trigger_campaign(url: str) -> None:
+    """An approved, live event-triggered campaign: a login by a customer with score ≥ 0.8 → app push."""
+    from kequn.campaigns import service
+    from kequn.opstore import engine_for
+
+    engine = engine_for(url)
+    spec = {**_spec("bench-trigger", priority=3), "name": "登录即时礼",
+            "audience": {"scores": [{"score_name": "propensity", "min": 0.8}]},
+            "schedule": {"kind": "event", "touchpoint_id": TRIGGER_TP}, "control_share": 0.1}
+    service.submit(engine, service.parse_spec(spec), "bench_maker")
+    service.approve(engine, "bench-trigger", "bench_checker")
+    service.launch(None, engine, "bench-trigger", "bench_maker")
+    engine.dispose()
+
+
+def _paced(port: int, rate: int, seconds: float, batch: int, n: int, seq0: int) -> tuple[int, float, list[int]]:
+    """Post login events at ``rate`` events/s (batches of ``batch``, on schedule; a late batch is sent at
+    once, not skipped). Returns events sent, wall seconds, HTTP errors."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    interval, errors, sent = batch / rate, [], 0
+    t0 = time.perf_counter()
+    k = 0
+    while time.perf_counter() - t0 < seconds:
+        due = t0 + k * interval
+        if (wait := due - time.perf_counter()) > 0:
+            time.sleep(wait)
+        ts = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        evs = [{"event_id": f"login{seq0 + sent + j}", "customer_id": f"K{(seq0 + sent + j) * 7919 % n:08d}",
+                "touchpoint_id": TRIGGER_TP, "ts": ts} for j in range(batch)]
+        conn.request("POST", "/api/events", body=json.dumps(evs).encode(), headers={"content-type": "application/json"})
+        r = conn.getresponse()
+        r.read()
+        if r.status != 200:
+            errors.append(r.status)
+        sent += batch
+        k += 1
+    conn.close()
+    return sent, time.perf_counter() - t0, errors
+
+
+def trigger_delays(url: str, expect: int, settle_s: float = 120.0) -> dict:
+    """Wait until every posted login has its trigger decision (or ``settle_s`` passes), then the delays."""
+    import numpy as np
+    import sqlalchemy as sa
+
+    from kequn.campaigns import tables as T
+    from kequn.campaigns.events import _aware
+    from kequn.opstore import engine_for
+
+    engine = engine_for(url)
+    q = sa.select(T.trigger_fire.c.received_at, T.trigger_fire.c.fired_at, T.trigger_fire.c.outcome)
+    t0 = time.perf_counter()
+    while True:
+        with engine.connect() as conn:
+            n = conn.execute(sa.select(sa.func.count()).select_from(T.trigger_fire)).scalar_one()
+        if n >= expect or time.perf_counter() - t0 > settle_s:
+            break
+        time.sleep(0.5)
+    with engine.connect() as conn:
+        rows = conn.execute(q).all()
+    engine.dispose()
+    d = np.array([(_aware(f) - _aware(r)).total_seconds() for r, f, _ in rows])  # type: ignore[operator]
+    outcomes: dict[str, int] = {}
+    for *_, o in rows:
+        outcomes[o] = outcomes.get(o, 0) + 1
+    pct = (lambda p: round(float(np.percentile(d, p)), 3)) if len(d) else (lambda p: float("nan"))
+    return {"decisions": len(rows), "expected": expect, "outcomes": outcomes, "p50_s": pct(50), "p95_s": pct(95),
+            "p99_s": pct(99), "max_s": round(float(d.max()), 3) if len(d) else float("nan")}
+
+
+def events_bench(tmp: Path, requests: int, batch: int, clients: int, customers: int = 1_000_000,
+                 trigger_rate: int = 5000, trigger_seconds: float = 20.0) -> dict:
     from kequn.opstore import migrate
 
     url = f"sqlite:///{tmp / 'events.sqlite'}"
     migrate(url)
+    live_trigger_campaign(url)
     (tmp / "kequn_bench_campaigns_app.py").write_text(SERVER, encoding="utf-8")
     port = _free_port()
     env = {**os.environ, "KEQUN_BENCH_SRC": str(ROOT / "src"), "KEQUN_BENCH_OPSTORE": url,
@@ -226,6 +307,12 @@ def events_bench(tmp: Path, requests: int, batch: int, clients: int) -> dict:
         _load(port, bodies[:2], 1, "/api/events")  # warm-up (catalogue, store), counted below as duplicates
         base_wall, _, base_err = _load(port, bodies, clients, "/bench/noop")
         wall, answers, errors = _load(port, bodies, clients, "/api/events")
+        # trigger delay: steady logins while the campaign is live (every login of an audience customer fires)
+        tb = max(50, trigger_rate // 20)  # 20 requests a second, like an event gateway flushing every 50 ms
+        t_sent, t_wall, t_err = _paced(port, trigger_rate, trigger_seconds, tb, customers, 0)
+        trig = trigger_delays(url, expect=t_sent)
+        trig.update({"rate": trigger_rate, "sent": t_sent, "sent_per_s": round(t_sent / t_wall), "batch": tb,
+                     "errors": len(t_err)})
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -234,7 +321,7 @@ def events_bench(tmp: Path, requests: int, batch: int, clients: int) -> dict:
     dups = sum(a["duplicates"] for a in answers)
     return {"requests": requests, "batch": batch, "clients": clients, "events": sent, "errors": len(errors) + len(base_err),
             "wall_s": round(wall, 2), "events_per_s": round(sent / wall), "accepted": accepted, "duplicates": dups,
-            "baseline_noop_events_per_s": round(sent / base_wall)}
+            "baseline_noop_events_per_s": round(sent / base_wall), "trigger": trig}
 
 
 def main() -> int:
@@ -243,19 +330,24 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=120)
     ap.add_argument("--batch", type=int, default=2000)
     ap.add_argument("--clients", type=int, default=2)
+    ap.add_argument("--trigger-rate", type=int, default=5000, help="login events/s while measuring trigger delay")
+    ap.add_argument("--trigger-seconds", type=float, default=20.0)
     ap.add_argument("--no-doc", action="store_true")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="kequn-bench-campaigns-") as t:
         tmp = Path(t)
         pol = policy_bench(tmp, args.customers)
         print(json.dumps(pol, ensure_ascii=False), flush=True)
-        ev = events_bench(tmp, args.requests, args.batch, args.clients)
+        ev = events_bench(tmp, args.requests, args.batch, args.clients, args.customers, args.trigger_rate,
+                          args.trigger_seconds)
         print(json.dumps(ev), flush=True)
     if not args.no_doc:
         from _perfdoc import write_section
 
         cmd = (f".venv/bin/python bench/campaigns.py --customers {args.customers} --requests {args.requests} "
-               f"--batch {args.batch} --clients {args.clients}")
+               f"--batch {args.batch} --clients {args.clients} --trigger-rate {args.trigger_rate} "
+               f"--trigger-seconds {args.trigger_seconds:g}")
+        tr = ev["trigger"]
         write_section("Campaigns (contact policy into the outbox; event ingestion)", cmd, [
             (f"launch of a {pol['customers']:,}-customer audience: audience + arms + policy + arbitration + writes "
              f"({pol['queued']:,} queued, suppressed {pol['suppressed']}, {pol['bumped']:,} rival contacts bumped)",
@@ -267,6 +359,12 @@ def main() -> int:
              f"{ev['requests']} batches × {ev['batch']} ({ev['duplicates']:,} duplicates dropped, {ev['errors']} errors)",
              f"{ev['events_per_s']:,} events/s", f"{ev['baseline_noop_events_per_s']:,} events/s through a no-op route",
              "≥ 20,000 events/s", ev["events_per_s"] >= 20000 and ev["errors"] == 0),
+            (f"trigger delay: {tr['sent']:,} logins at {tr['sent_per_s']:,} events/s (batches of {tr['batch']}) with a "
+             f"live event-triggered campaign (score ≥ 0.8); {tr['decisions']:,} of {tr['expected']:,} decisions recorded "
+             f"({', '.join(f'{k} {v:,}' for k, v in sorted(tr['outcomes'].items()))})",
+             f"p99 {tr['p99_s']} s (p50 {tr['p50_s']}, p95 {tr['p95_s']}, max {tr['max_s']})", "—",
+             "triggers fire within seconds: p99 ≤ 5 s",
+             tr["p99_s"] <= 5 and tr["decisions"] == tr["expected"] and tr["errors"] == 0),
         ])
     return 0
 

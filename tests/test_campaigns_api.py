@@ -198,3 +198,43 @@ def test_trigger_honours_score_filters_and_pilot_branches(client: Any) -> None:
                                                .where(T.assignment.c.campaign_id == "pilot-login"))}
     assert fires == {"K1": "no_score", "K3": "queued", "K4": "outside_pilot", "K5": "below_score"}
     assert queued == ["K3"] and assigned == {"K3"}  # the refused are not part of the campaign at all
+
+
+def test_trigger_round_keeps_caps_and_writes_in_bulk(client: Any) -> None:
+    """Batches that queued up are evaluated together; two logins of one customer in the same round see the
+    first contact under the frequency cap (cap 1 → one queued, one suppressed), every event gets exactly one
+    trigger_fire row, and the assignment is written once."""
+    from kequn.campaigns import events, service
+    from kequn.campaigns import tables as T
+    from kequn.domain.campaigns import PolicyConfig
+
+    c, engine, app = client
+    from kequn.segments import service as seg
+    from kequn.segments.definitions import SegmentDef
+
+    wh = app.state.campaigns_warehouse
+    seg.create(engine, wh, SegmentDef(id="gift_list", name_zh="礼券名单", name_en="x", static=True), "maker_a",
+               ids=["K1", "K2"])
+    seg.approve(engine, "gift_list", "checker_b")
+    spec = {"campaign_id": "login-gift", "name": "登录礼", "audience": {"segment_id": "gift_list"},
+            "offer": {"kind": "reward", "code": "coupon", "name": "消费券"}, "control_share": 0.0, "holdout_share": 0.0,
+            "channels": [{"channel": "app_push", "template": "{surname_title}，礼券已到账"}],
+            "schedule": {"kind": "event", "touchpoint_id": "TP-APP-001"}}
+    assert c.post("/api/campaigns", json={**spec, "maker": "maker_a"}).status_code == 200
+    assert c.post("/api/campaigns/login-gift/approve", json={"checker": "checker_b"}).status_code == 200
+    assert c.post("/api/campaigns/login-gift/launch", json={"actor": "maker_a"}).json()["status"] == "live"
+    quiet = PolicyConfig(quiet_start=dt.time(0, 0), quiet_end=dt.time(0, 0), caps={"app_push": 1})
+    ev = events.TriggerEvaluator(engine, lambda fn: fn(wh), cfg=quiet)
+    now = dt.datetime.now(dt.UTC)
+    batch = [{"event_id": f"g{i}", "customer_id": "K1", "touchpoint_id": "TP-APP-001", "ts": now, "received_at": now}
+             for i in range(3)]
+    assert ev.evaluate(batch) == 3
+    with engine.connect() as conn:
+        fires = sorted(r[0] for r in conn.execute(sa.select(T.trigger_fire.c.outcome)
+                                                  .where(T.trigger_fire.c.campaign_id == "login-gift")))
+        assert conn.execute(sa.select(sa.func.count()).select_from(T.outbox)
+                            .where(T.outbox.c.campaign_id == "login-gift")).scalar_one() == 1
+        assert conn.execute(sa.select(sa.func.count()).select_from(T.assignment)
+                            .where(T.assignment.c.campaign_id == "login-gift")).scalar_one() == 1
+    assert fires[-1] == "queued" and fires.count("queued") == 1 and len(fires) == 3, fires
+    assert service.get(engine, "login-gift")["status"] == "live"

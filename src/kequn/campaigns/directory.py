@@ -56,7 +56,9 @@ class WarehouseDirectory(DictDirectory):
         want = [i for i in ids if i not in self._c]
         if want:
             c = self.wh.table("customer")
-            rows = c.filter(c.customer_id.isin(want)).select(
+            from kequn.campaigns.audience import only_ids
+
+            rows = only_ids(c, want).select(
                 "customer_id", "name", "gender", "phone", branch_id=c.home_branch_id, rm_id=c.rm_id).to_pyarrow()
             for r in rows.to_pylist():
                 r["branch_name"] = self._b.get(r["branch_id"], {}).get("name", "")
