@@ -199,6 +199,15 @@ def test_batch_scoring_equals_the_straightforward_reference(bank, churn):
     ref = scoring.score_frame_reference(art, df, "customer_id", reason_rows=1200)
     pd.testing.assert_frame_equal(fast, ref)
     assert (fast["reasons"] != "[]").sum() == 1200
+    # streamed in chunks (how 10M customers are scored): the same frames, the same scores and reasons — the
+    # reason rows are the overall best, even when one chunk holds more of them than another
+    chunks = list(scoring.feature_chunks(wh, "customer", d, chunk_rows=700))
+    assert len(chunks) >= 3 and all(len(c) <= 700 for c in chunks)
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), df)
+    timings: dict = {}
+    streamed = scoring.score_chunks(art, iter(chunks), "customer_id", reason_rows=1200, timings=timings)
+    pd.testing.assert_frame_equal(streamed, fast)
+    assert timings["predict"] > 0 and timings["features"] >= 0
     # the tree-by-tree contributions equal LightGBM's pred_contrib
     from kequn.models.reasons import contributions, fast_contributions
 
