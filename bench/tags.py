@@ -281,6 +281,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--pandas-customers", type=int, default=200_000)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--keep", action="store_true", help="Keep the warehouse file afterwards.")
+    p.add_argument("--build-only", action="store_true", help="Build the warehouse (kept) and stop: time later "
+                                                                "with --reuse on a quiet machine.")
     p.add_argument("--memory-limit", default="6GB", help="DuckDB memory limit (the machine is shared).")
     args = p.parse_args(argv)
 
@@ -301,6 +303,9 @@ def main(argv: list[str] | None = None) -> dict:
         build_from_synth(wh, args.synth_dir) if args.synth_dir else build_generated(wh, args.customers, args.txn_per_customer)
         wh.sql("CHECKPOINT")
         print(f"  built in {time.perf_counter() - t0:.1f} s", flush=True)
+    if args.build_only:
+        wh.close()
+        return {"built": str(args.db)}
     n_cust = wh.sql("SELECT count(*) FROM customer").fetchone()[0]
     n_txn = wh.sql('SELECT count(*) FROM "transaction"').fetchone()[0]
     print(f"warehouse: {n_cust:,} customers, {n_txn:,} transactions; as of {AS_OF}", flush=True)
