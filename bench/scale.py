@@ -341,8 +341,8 @@ def write_doc(run: Run) -> None:
              f"{_mem_gb()} GB RAM, Python {platform.python_version()}, load average "
              f"{min(loads, default=0):.1f}–{max(loads, default=0):.1f} (the mean 1-minute load average of each step "
              "is in the table; 2 would be this job alone)"
-             + (f" — **a shared machine**: other work ran meanwhile and the run had `nice {st['nice']}`, so wall "
-                "times are far above what the steps take alone; CPU time and peak RSS are the steps' own."
+             + (f"; the run had `nice {st['nice']}`: a step whose mean load is well above 2 shared the machine with "
+                "other work, and its wall time is above what it takes alone; CPU time and peak RSS are the steps' own."
                 if st.get("nice") else "."), "",
              f"A bank of {p['customers']:,} customers × {p['months']} months (seed {p['seed']}, ending {p['end']}) is "
              f"generated in {p['shards']} shards (`kequn synth --shard K --shards {p['shards']}`, docs/synth.md: one "
@@ -376,8 +376,10 @@ def write_doc(run: Run) -> None:
     if shards:
         txn = sum(done[f"synth-{k}"]["transactions"] for k in shards)
         rows = sum(done[f"synth-{k}"]["rows"] for k in shards)
-        lines += ["", f"Loaded so far: {len(shards)} of {p['shards']} shards, {rows:,} rows ({txn:,} transactions); synth + load "
-                      f"{_fmt_s(sum(v['wall_s'] for v in tot))} wall; warehouse file "
+        whole = "the whole run" if "score" in done else "the steps so far"
+        lines += ["", f"Loaded: {len(shards)} of {p['shards']} shards, {rows:,} rows ({txn:,} transactions); synth + load "
+                      f"{_fmt_s(sum(v['wall_s'] for v in tot))} wall, {whole} "
+                      f"{_fmt_s(sum(v['wall_s'] for v in done.values()))} wall; warehouse file "
                       f"{done[f'load-{shards[-1]}']['warehouse_mb'] / 1024:.1f} GB; highest peak RSS of any step "
                       f"{max(v['peak_rss_mb'] for v in done.values()) / 1024:.2f} GB."]
     section = "\n".join(lines) + "\n"
