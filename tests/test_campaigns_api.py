@@ -52,6 +52,15 @@ def client(tmp_path: Path) -> Any:
     wh.close()
 
 
+def _approved_static_segment(engine: Any, wh: Any, sid: str, name_zh: str) -> None:
+    """A static segment of K1 and K2, created by maker_a and approved by checker_b."""
+    from kequn.segments import service as seg
+    from kequn.segments.definitions import SegmentDef
+
+    seg.create(engine, wh, SegmentDef(id=sid, name_zh=name_zh, name_en="x", static=True), "maker_a", ids=["K1", "K2"])
+    seg.approve(engine, sid, "checker_b")
+
+
 def _now_local() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
@@ -92,13 +101,8 @@ def test_dormant_login_trigger_fires_within_seconds(client: Any) -> None:
     from kequn.campaigns import tables as T
 
     c, engine, app = client
-    from kequn.segments import service as seg
-    from kequn.segments.definitions import SegmentDef
-
     wh = app.state.campaigns_warehouse
-    seg.create(engine, wh, SegmentDef(id="logged_in", name_zh="登录客户", name_en="x", static=True), "maker_a",
-               ids=["K1", "K2"])
-    seg.approve(engine, "logged_in", "checker_b")
+    _approved_static_segment(engine, wh, "logged_in", "登录客户")
     spec = {"campaign_id": "welcome-back", "name": "沉睡唤醒礼", "audience": {"segment_id": "logged_in"},
             "offer": {"kind": "reward", "code": "coupon", "name": "消费券"}, "control_share": 0.0, "holdout_share": 0.0,
             "channels": [{"channel": "app_push", "template": "{surname_title}，欢迎回来"}],
@@ -209,13 +213,8 @@ def test_trigger_round_keeps_caps_and_writes_in_bulk(client: Any) -> None:
     from kequn.domain.campaigns import PolicyConfig
 
     c, engine, app = client
-    from kequn.segments import service as seg
-    from kequn.segments.definitions import SegmentDef
-
     wh = app.state.campaigns_warehouse
-    seg.create(engine, wh, SegmentDef(id="gift_list", name_zh="礼券名单", name_en="x", static=True), "maker_a",
-               ids=["K1", "K2"])
-    seg.approve(engine, "gift_list", "checker_b")
+    _approved_static_segment(engine, wh, "gift_list", "礼券名单")
     spec = {"campaign_id": "login-gift", "name": "登录礼", "audience": {"segment_id": "gift_list"},
             "offer": {"kind": "reward", "code": "coupon", "name": "消费券"}, "control_share": 0.0, "holdout_share": 0.0,
             "channels": [{"channel": "app_push", "template": "{surname_title}，礼券已到账"}],

@@ -153,6 +153,26 @@ def holdout_metrics(pred_days: Any, actual_days: Any, frequency: Any, T: Any, ho
     return out
 
 
+def _alive_rfm(wh: Any, cal: dt.date) -> Any:
+    """:func:`rfm` as of ``cal`` for the customers alive then, in customer order."""
+    df = rfm(wh, cal)
+    df = df[df["customer_id"].isin(set(alive_customers(wh, cal)))]
+    return df.sort_values("customer_id", kind="stable").reset_index(drop=True)
+
+
+def _holdout(wh: Any, df: Any, params: BGNBD, cal: dt.date, test_end: dt.date, rate: float) -> tuple[Any, Any, dict]:
+    """The calibration frame ``df`` joined with the actual spend days in (cal, test_end], the predicted spend
+    days for that period and the hold-out metrics (with predicted and actual card contribution)."""
+    weeks = (test_end - cal).days / 7
+    df = df.merge(_spend_days(wh, cal, test_end), on="customer_id", how="left").fillna(
+        {"actual_days": 0.0, "actual_spend": 0.0})
+    pred = expected_purchases(params, weeks, df["frequency"], df["recency"], df["T"])
+    hold = holdout_metrics(pred, df["actual_days"], df["frequency"], df["T"], weeks)
+    hold["value_predicted_total"] = float((pred * df["spend"].to_numpy() * rate).sum())
+    hold["value_actual_total"] = float((df["actual_spend"] * rate).sum())
+    return df, pred, hold
+
+
 def train(wh: Any, engine: Any, *, user: str, calibration_end: dt.date | None = None, horizon_months: int = 3,
           value_months: int = 12, rate: float = 0.005, folder: Any = None) -> tuple[Any, dict[str, Any]]:
     """Fit BG/NBD on the card-spend history known at ``calibration_end`` (default: ``horizon_months`` before
@@ -173,28 +193,21 @@ def train(wh: Any, engine: Any, *, user: str, calibration_end: dt.date | None = 
     if test_end > end:
         raise ValidationError(f"customer_value: the hold-out period {cal} … {test_end} runs past the data end {end}; "
                               f"choose an earlier calibration end or a shorter horizon")
-    df = rfm(wh, cal)
-    alive = set(alive_customers(wh, cal))
-    df = df[df["customer_id"].isin(alive)].sort_values("customer_id", kind="stable").reset_index(drop=True)
+    df = _alive_rfm(wh, cal)
     if len(df) < 100:
         raise ValidationError(f"customer_value: only {len(df)} customers with card spending up to {cal}; "
                               f"BG/NBD needs at least 100")
     params = fit(df["frequency"], df["recency"], df["T"])
-    horizon_weeks = (test_end - cal).days / 7
-    act = _spend_days(wh, cal, test_end)
-    df = df.merge(act, on="customer_id", how="left").fillna({"actual_days": 0.0, "actual_spend": 0.0})
-    pred = expected_purchases(params, horizon_weeks, df["frequency"], df["recency"], df["T"])
+    df, pred, hold = _holdout(wh, df, params, cal, test_end, rate)
     metrics: dict[str, Any] = {
         "split": f"out-of-time: BG/NBD fitted on card-spend days in the 365 days to {cal}; hold-out = the "
                  f"same customers' spend days in {cal + dt.timedelta(days=1)} … {test_end}",
         "train_rows": len(df),
         "params": {"r": params.r, "alpha": params.alpha, "a": params.a, "b": params.b,
                    "log_likelihood": params.log_likelihood},
-        "holdout": holdout_metrics(pred, df["actual_days"], df["frequency"], df["T"], horizon_weeks),
+        "holdout": hold,
     }
     value_pred = pred * df["spend"].to_numpy() * rate
-    metrics["holdout"]["value_predicted_total"] = float(value_pred.sum())
-    metrics["holdout"]["value_actual_total"] = float((df["actual_spend"] * rate).sum())
     artifact = {"kind": "bgnbd", "target": NAME, "params": params, "rate": rate, "value_weeks": value_months
                 * WEEKS_PER_MONTH, "features": ["frequency", "recency", "T", "spend"],
                 "train_scores": value_pred[: 20_000]}
@@ -247,17 +260,10 @@ def evaluate(wh: Any, mv: Any, art: dict[str, Any], as_of: dt.date | None = None
         raise ValidationError(f"customer_value: labels for {cal} mature on {test_end}, after the data end {end}; "
                               f"choose --as-of on or before {add_months(end, -months)}")
     p: BGNBD = art["params"]
-    df = rfm(wh, cal)
-    df = df[df["customer_id"].isin(set(alive_customers(wh, cal)))].reset_index(drop=True)
+    df = _alive_rfm(wh, cal)
     if df.empty:
         raise ValidationError(f"customer_value: no customers with card spending up to {cal}")
-    weeks = (test_end - cal).days / 7
-    df = df.merge(_spend_days(wh, cal, test_end), on="customer_id", how="left").fillna(
-        {"actual_days": 0.0, "actual_spend": 0.0})
-    pred = expected_purchases(p, weeks, df["frequency"], df["recency"], df["T"])
-    hold = holdout_metrics(pred, df["actual_days"], df["frequency"], df["T"], weeks)
-    hold["value_predicted_total"] = float((pred * df["spend"].to_numpy() * float(art["rate"])).sum())
-    hold["value_actual_total"] = float((df["actual_spend"] * float(art["rate"])).sum())
+    df, _pred, hold = _holdout(wh, df, p, cal, test_end, float(art["rate"]))
     value = expected_purchases(p, float(art["value_weeks"]), df["frequency"], df["recency"], df["T"]) \
         * df["spend"].to_numpy() * float(art["rate"])
     out: dict[str, Any] = {
