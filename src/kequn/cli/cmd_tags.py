@@ -112,8 +112,15 @@ def explain(ctx: typer.Context, tag_id: Annotated[str, typer.Argument(help="Tag 
 
 @tags_app.command("compute")
 def compute(ctx: typer.Context, as_of: AsOfOpt = None, entity: EntityOpt = None,
-            force: Annotated[bool, typer.Option("--force", help="Recompute a date already computed.")] = False) -> None:
-    """Compute the profile tables as of a date (approved tags only; drafts are left out)."""
+            force: Annotated[bool, typer.Option("--force", help="Recompute a date already computed.")] = False,
+            full: Annotated[bool, typer.Option(
+                "--full", help="Scan every source in full: carry nothing forward from the previous day.")] = False,
+            ) -> None:
+    """Compute the profile tables as of a date (approved tags only; drafts are left out).
+
+    Incremental where a tag allows: the recency tags (days since the last transaction / login) are carried
+    forward from the previous computed day and only the days since are scanned — unless a load since then
+    reached back to that day or earlier, or --full is given."""
     from kequn.tags.catalog import default_catalog
     from kequn.tags.store import compute as run
     from kequn.warehouse import open_default
@@ -128,13 +135,21 @@ def compute(ctx: typer.Context, as_of: AsOfOpt = None, entity: EntityOpt = None,
         con.info(f"草稿标签未计算 drafts not computed: {', '.join(drafts)}")
     wh = open_default()
     try:
-        results = run(wh, day, specs, force=force, entities=_entity(entity))  # type: ignore[arg-type]
+        results = run(wh, day, specs, force=force, full=full, entities=_entity(entity))  # type: ignore[arg-type]
     finally:
         wh.close()
     rows = [{"entity": r.entity, "as_of": r.as_of, "rows": r.rows, "tags": r.tags,
              "status": "skipped (already computed; --force to redo)" if r.skipped else "computed",
-             "seconds": r.seconds} for r in results]
+             "mode": "" if r.skipped else _mode(r), "seconds": r.seconds} for r in results]
     con.table(rows, title=f"画像 Profiles as of {day}", json_obj={"as_of": day, "results": rows, "drafts": drafts})
+
+
+def _mode(r: Any) -> str:
+    """``full`` / ``incremental from DATE`` (recency groups carried from that day), in words."""
+    days = sorted({str(d) for d in r.carried.values() if d is not None})
+    if not days:
+        return "full 全量"
+    return f"{r.mode} 增量 (from {', '.join(days)})"
 
 
 @tags_app.command("submit")

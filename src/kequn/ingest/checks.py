@@ -350,6 +350,15 @@ def upsert_delete(table: Table, typed: str, bad: str) -> str:
             f"(SELECT 1 FROM {bad} b WHERE b._row = t._row)) g WHERE {_pk_match(table.primary_key, 'g', 'w')}")
 
 
+def replaced_time_span(table: Table, typed: str, bad: str) -> str:
+    """min/max of the time column over the warehouse rows whose key arrives again in this batch."""
+    tc = q(table.time_column or "")
+    cols = ", ".join(f"t.{q(k)}" for k in table.primary_key)
+    return (f"SELECT min(w.{tc}), max(w.{tc}) FROM {q(table.name)} w JOIN (SELECT DISTINCT {cols} FROM {typed} t "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {bad} b WHERE b._row = t._row)) g "
+            f"ON {_pk_match(table.primary_key, 'g', 'w')}")
+
+
 def insert_good(table: Table, typed: str, bad: str, any_bad: bool) -> str:
     cols = ", ".join(q(c.name) for c in table.columns)
     where = f" WHERE NOT EXISTS (SELECT 1 FROM {bad} b WHERE b._row = t._row)" if any_bad else ""

@@ -13,6 +13,11 @@ Per table (in reference order, so foreign keys see the rows of this batch's earl
    referenced table — each reads only the columns it checks; only the (few) bad rows are materialised;
 3. each problem of a bad row goes to ``_quarantine``; rows whose key is already in the warehouse are
    replaced (upsert: the newer export wins); the good rows are inserted.
+
+For a table with a time column (``transaction.ts``, ``event.ts``, …) the batch records the earliest and
+latest time it touched (``_load_batch.time_min`` / ``time_max``: the rows it inserted and the rows it
+replaced). Incremental tag runs read it: a batch that reaches back before a snapshot's date forces that
+tag run to scan in full (see ``kequn.tags.store``).
 """
 
 from __future__ import annotations
@@ -40,7 +45,10 @@ PAUSE_ENV = "KEQUN_LOAD_PAUSE_AFTER_TABLE"
 INTERNAL_DDL = (
     "CREATE TABLE IF NOT EXISTS _load_batch (batch_id VARCHAR NOT NULL, table_name VARCHAR NOT NULL, "
     "file_name VARCHAR, content_hash VARCHAR, rows_read BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, "
-    "loaded_at TIMESTAMP)",
+    "loaded_at TIMESTAMP, time_min TIMESTAMP, time_max TIMESTAMP)",
+    # warehouses made before the time range was recorded
+    "ALTER TABLE _load_batch ADD COLUMN IF NOT EXISTS time_min TIMESTAMP",
+    "ALTER TABLE _load_batch ADD COLUMN IF NOT EXISTS time_max TIMESTAMP",
     "CREATE TABLE IF NOT EXISTS _quarantine (batch_id VARCHAR NOT NULL, table_name VARCHAR NOT NULL, "
     "row_number BIGINT, row_key VARCHAR, column_name VARCHAR, rule VARCHAR, message VARCHAR, raw VARCHAR)",
 )
@@ -53,6 +61,9 @@ class TableLoad:
     read: int
     loaded: int
     quarantined: int
+    #: earliest and latest value of the table's time column among the rows inserted or replaced
+    time_min: dt.datetime | None = None
+    time_max: dt.datetime | None = None
 
 
 @dataclass
@@ -152,9 +163,11 @@ def _load_batch(eng: Engine, batch_id: str, sources: list[SourceFile],
             result = _load_table(eng, batch_id, src, now.date())
             summary.tables.append(result)
             eng.execute(
-                "INSERT INTO _load_batch VALUES ("
+                "INSERT INTO _load_batch (batch_id, table_name, file_name, content_hash, rows_read, rows_loaded, "
+                "rows_quarantined, loaded_at, time_min, time_max) VALUES ("
                 f"{lit(batch_id)}, {lit(src.table.name)}, {lit(src.original.name)}, {lit(src.content_hash)}, "
-                f"{result.read}, {result.loaded}, {result.quarantined}, TIMESTAMP '{now:%Y-%m-%d %H:%M:%S}')")
+                f"{result.read}, {result.loaded}, {result.quarantined}, {_ts(now)}, {_ts(result.time_min)}, "
+                f"{_ts(result.time_max)})")
             progress(f"{src.table.name}: read {result.read}, loaded {result.loaded}, "
                      f"quarantined {result.quarantined}")
             if pause:
@@ -178,7 +191,9 @@ def _load_table(eng: Engine, batch_id: str, src: SourceFile, today: dt.date) -> 
         quarantined = int(eng.scalar(f"SELECT count(DISTINCT _row) FROM {bad}"))
         if quarantined:
             eng.execute(f"INSERT INTO _quarantine {checks.quarantine_select(table, bad, source, d, batch_id, types)}")
+        span = _time_span(eng, table, typed, bad, bool(quarantined))
         if eng.scalar(checks.upsert_probe(table, typed)):
+            span = _widen(span, _replaced_span(eng, table, typed, bad))
             eng.execute(checks.upsert_delete(table, typed, bad))
         eng.execute(checks.insert_good(table, typed, bad, bool(quarantined)))
     except LoadError:
@@ -189,7 +204,49 @@ def _load_table(eng: Engine, batch_id: str, src: SourceFile, today: dt.date) -> 
     finally:
         _drop_quietly(eng, bad)
         _drop_quietly(eng, eng.stage_name(src))
-    return TableLoad(table.name, src.original.name, read, read - quarantined, quarantined)
+    return TableLoad(table.name, src.original.name, read, read - quarantined, quarantined, *span)
+
+
+Span = tuple[dt.datetime | None, dt.datetime | None]
+
+
+def _time_span(eng: Engine, table: Any, typed: str, bad: str, any_bad: bool) -> Span:
+    """(min, max) of the time column over the good rows of the batch; (None, None) without one."""
+    if table.time_column is None:
+        return None, None
+    tc = q(table.time_column)
+    where = f" WHERE NOT EXISTS (SELECT 1 FROM {bad} b WHERE b._row = t._row)" if any_bad else ""
+    row = eng.rows(f"SELECT min(t.{tc}), max(t.{tc}) FROM {typed} t{where}")[0]
+    return _as_ts(row[0]), _as_ts(row[1])
+
+
+def _replaced_span(eng: Engine, table: Any, typed: str, bad: str) -> Span:
+    """(min, max) of the time column over the warehouse rows this batch replaces (before they go)."""
+    if table.time_column is None:
+        return None, None
+    row = eng.rows(checks.replaced_time_span(table, typed, bad))[0]
+    return _as_ts(row[0]), _as_ts(row[1])
+
+
+def _widen(a: Span, b: Span) -> Span:
+    lo = [v for v in (a[0], b[0]) if v is not None]
+    hi = [v for v in (a[1], b[1]) if v is not None]
+    return (min(lo) if lo else None), (max(hi) if hi else None)
+
+
+def _as_ts(v: Any) -> dt.datetime | None:
+    if v is None:
+        return None
+    if isinstance(v, dt.datetime):
+        return v
+    if isinstance(v, dt.date):
+        return dt.datetime.combine(v, dt.time())
+    return dt.datetime.fromisoformat(str(v))
+
+
+def _ts(v: dt.datetime | None) -> str:
+    """A timestamp literal to the microsecond (two batches in one second stay ordered), or NULL."""
+    return "NULL" if v is None else f"TIMESTAMP '{v:%Y-%m-%d %H:%M:%S.%f}'"
 
 
 def _refuse_c3_contents(eng: Engine, src: SourceFile, source: str, types: dict[str, str] | None) -> None:

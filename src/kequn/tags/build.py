@@ -8,7 +8,7 @@ then derived tags are computed on the wide row. The whole core set of an entity 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import ibis
 import ibis.expr.types as ir
@@ -26,20 +26,22 @@ def _check_ids(entity: str, ids: Iterable[str]) -> list[str]:
     return ids
 
 
-def _aggregate(group: str, defs: list[TagDef], tables: Tables, a: AsOf) -> ir.Table | None:
-    src = GROUPS[group].source(tables, a)
+def _aggregate(group: str, defs: list[TagDef], tables: Tables, a: AsOf,
+               sources: Mapping[str, ir.Table]) -> ir.Table | None:
+    src = sources[group] if group in sources else GROUPS[group].source(tables, a)
     if src is None:
         return None
     return src.group_by(_k=src.key).aggregate(**{d.id: d.expr(src, a) for d in defs})
 
 
-def _join_groups(wide: ir.Table, by_group: dict[str, list[TagDef]], tables: Tables, a: AsOf) -> ir.Table:
+def _join_groups(wide: ir.Table, by_group: dict[str, list[TagDef]], tables: Tables, a: AsOf,
+                 sources: Mapping[str, ir.Table]) -> ir.Table:
     """Left-join every group's aggregation onto the base row in one join chain."""
     nulls: dict[str, ir.Value] = {}
     joined = wide
     picks: list[ir.Value] = []
     for group, gdefs in by_group.items():
-        agg = _aggregate(group, gdefs, tables, a)
+        agg = _aggregate(group, gdefs, tables, a, sources)
         if agg is None:
             nulls.update({d.id: ibis.null("float64") for d in gdefs})
             continue
@@ -66,9 +68,31 @@ def _derived_layers(defs: list[TagDef]) -> list[list[TagDef]]:
     return layers
 
 
-def profile_expr(entity: Entity, tables: Tables, as_of: dt.date, tag_ids: Iterable[str] | None = None) -> ir.Table:
+def groups_of(entity: Entity, tag_ids: Iterable[str] | None = None) -> list[str]:
+    """The source groups the tags ``tag_ids`` of ``entity`` (default: every public one) aggregate over."""
+    wanted = _check_ids(entity, tag_ids if tag_ids is not None else public_ids(entity))
+    return list(dict.fromkeys(d.group or "" for d in closure(wanted) if d.kind == "aggregate"))
+
+
+def recency_source(group: str, tables: Tables, as_of: dt.date, since: dt.date | None = None) -> ir.Table:
+    """A recency group's source reduced to each key's latest time (``key``, ``ts``) as of ``as_of``; with
+    ``since``, only the rows dated after ``since`` (the part an incremental run scans)."""
+    a = AsOf(as_of)
+    src = GROUPS[group].source(tables, a)
+    if src is None:  # pragma: no cover - recency groups read canonical tables, which always exist
+        raise NotFoundError(f"group {group} has no source")
+    if since is not None:
+        src = src.filter(src.ts >= ibis.timestamp(dt.datetime.combine(since + dt.timedelta(days=1), dt.time())))
+    return src.group_by(key=src.key).aggregate(ts=src.ts.max())
+
+
+def profile_expr(entity: Entity, tables: Tables, as_of: dt.date, tag_ids: Iterable[str] | None = None, *,
+                 sources: Mapping[str, ir.Table] | None = None) -> ir.Table:
     """The wide profile of ``entity`` as of ``as_of``: its key column plus one column per tag in ``tag_ids``
-    (default: every public tag of the entity), computed from data known on that day."""
+    (default: every public tag of the entity), computed from data known on that day.
+
+    ``sources`` replaces a group's source with a given table of the same columns (the store passes the
+    per-key latest times it carried forward for recency groups)."""
     a = AsOf(as_of)
     wanted = _check_ids(entity, tag_ids if tag_ids is not None else public_ids(entity))
     defs = closure(wanted)
@@ -79,7 +103,7 @@ def profile_expr(entity: Entity, tables: Tables, as_of: dt.date, tag_ids: Iterab
     for d in defs:
         if d.kind == "aggregate":
             by_group.setdefault(d.group or "", []).append(d)
-    wide = _join_groups(wide, by_group, tables, a)
+    wide = _join_groups(wide, by_group, tables, a, sources or {})
     fills = {d.id: wide[d.id].fill_null(d.fill) for d in defs if d.kind == "aggregate" and d.fill is not None}
     if fills:
         wide = wide.mutate(**fills)

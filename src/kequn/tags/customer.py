@@ -16,6 +16,7 @@ from kequn.tags.model import (
     MONEY,
     AsOf,
     Group,
+    Recency,
     Tables,
     TagDef,
     band,
@@ -52,7 +53,8 @@ def _balances(t: Tables, a: AsOf) -> ir.Table:
 
 
 def _transactions(t: Tables, a: AsOf) -> ir.Table:
-    """The year before the as-of date: only ``days_since_last_txn`` needs to look back this far."""
+    """The year before the as-of date: only ``days_since_last_txn`` needs to look back this far (a recency
+    group: carried forward from the previous snapshot when the loads allow, see ``kequn.tags.store``)."""
     x = t["transaction"]
     x = x.filter(x.customer_id.notnull(), x.ts >= a.since_ts(365), x.ts < a.end_ts)
     return x.select(key=x.customer_id, ts=x.ts)
@@ -84,9 +86,17 @@ def _top_categories(s: ir.Table, a: AsOf) -> ir.StringValue:
 
 
 def _events(t: Tables, a: AsOf) -> ir.Table:
+    """The last 30 days of app/web events (login days, app activity)."""
     e = t["event"]
-    e = e.filter(e.ts >= a.since_ts(365), e.ts < a.end_ts)
+    e = e.filter(e.ts >= a.since_ts(30), e.ts < a.end_ts)
     return e.select(key=e.customer_id, ts=e.ts, channel=e.channel)
+
+
+def _logins(t: Tables, a: AsOf) -> ir.Table:
+    """The year's logins (app or web events): a recency group, for ``days_since_last_login``."""
+    e = t["event"]
+    e = e.filter(e.ts >= a.since_ts(365), e.ts < a.end_ts, _is_login(e))
+    return e.select(key=e.customer_id, ts=e.ts)
 
 
 def _open_on(start: ir.DateValue, end: ir.DateValue, a: AsOf, *, end_inclusive: bool) -> ir.BooleanValue:
@@ -164,10 +174,11 @@ def _gov_data(t: Tables, a: AsOf) -> ir.Table:
 
 GROUPS: tuple[Group, ...] = (
     Group("customer_balance", "customer", _balances),
-    Group("customer_txn", "customer", _transactions),
+    Group("customer_txn", "customer", _transactions, Recency("transaction")),
     Group("customer_txn_recent", "customer", _transactions_recent),
     Group("customer_spend_mcc", "customer", _spend_by_mcc),
     Group("customer_event", "customer", _events),
+    Group("customer_login", "customer", _logins, Recency("event")),
     Group("customer_account", "customer", _accounts),
     Group("customer_holding", "customer", _holdings),
     Group("customer_payroll", "customer", _payroll),
@@ -331,8 +342,7 @@ DEFS: tuple[TagDef, ...] = (
     _agg("days_since_last_txn", "customer_txn", lambda x, a: days_between(a.date, x.ts.max().date())),
     _agg("top_spend_categories", "customer_spend_mcc", _top_categories),
     # behaviour: events
-    _agg("days_since_last_login", "customer_event",
-         lambda e, a: days_between(a.date, e.ts.max(where=_is_login(e)).date())),
+    _agg("days_since_last_login", "customer_login", lambda e, a: days_between(a.date, e.ts.max().date())),
     _agg("_login_day_mask_30d", "customer_event", lambda e, a: day_mask(e.ts.date(), a, 30, _is_login(e)), fill=0),
     _der("login_days_30d", ("_login_day_mask_30d",), lambda w, a: popcount(w._login_day_mask_30d, 30)),
     _agg("app_active_flag", "customer_event", lambda e, a: (e.channel == "app").any(where=_in(e, a, 30)), fill=False),

@@ -79,6 +79,20 @@ class Tables:
 
 
 @dataclass(frozen=True)
+class Recency:
+    """A group whose tags depend only on each key's latest ``ts`` in the ``days`` ending on the as-of day.
+
+    Such a group is *incremental*: its per-key latest time as of D is the larger of the one kept as of an
+    earlier day P (when still inside D's window) and the latest among rows dated after P — correct as long
+    as no row dated on or before P arrived (or was replaced) since P was computed, which the loader's record
+    of each batch's time range (``_load_batch.time_min`` for ``table``) tells.
+    """
+
+    table: str
+    days: int = 365
+
+
+@dataclass(frozen=True)
 class Group:
     """One point-in-time source scanned once; its ``key`` column is the entity id.
 
@@ -89,6 +103,9 @@ class Group:
     name: str
     entity: Entity
     source: Callable[[Tables, AsOf], ir.Table | None]
+    #: set for a *recency* group: its source is (``key``, ``ts``) over ``Recency.days`` and its tags read
+    #: only ``max(ts)`` — so it can be carried forward from an earlier snapshot (see :class:`Recency`)
+    recency: Recency | None = None
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,24 @@ Tables written (per entity ``e`` in customer / enterprise / merchant):
 
 - ``tag_snapshot_<e>``: one row per entity per as-of date (column ``as_of``), every snapshot kept;
 - ``profile_<e>``: the latest snapshot (one wide row per entity), what segments and the 360 view read;
-- ``_tag_run``: one row per computed (entity, as-of): when, which tag versions, how many rows.
+- ``_tag_run``: one row per computed (entity, as-of): when, which tag versions, how many rows, the
+  loader's watermark then (latest ``_load_batch.loaded_at``) and which recency groups were carried from
+  which earlier day;
+- ``_tag_carry``: for each *recency* group (``days_since_last_txn``, ``days_since_last_login``) the latest
+  time of every key as of each of the last few computed days.
 
 Re-computing a date already in ``_tag_run`` is skipped unless ``force`` (then that date's snapshot is
 replaced). Only approved tags are computed (drafts are left out).
+
+**Incremental where a tag allows.** A recency group's tags read only each key's latest time in the year, so
+as of D it is max(the latest time kept as of the previous computed day P, the latest among rows dated after
+P) — a scan of the days since P instead of the year. That is only right if no row dated on or before P
+arrived or was replaced after P was computed: the run reads the loader's record of every batch loaded
+since P's watermark (``_load_batch.time_min`` of the group's table) and scans the full year when one reaches
+back to P or earlier, when P's tag versions differ, or when ``full`` is asked for. The warehouse's flows
+must therefore come in through ``kequn load`` (the only writer Kequn has); data written into it by other
+means needs ``--full`` once. Other tags are computed in full each run (windowed sums need the day leaving
+the window; they read only their window, pruned by zone maps).
 
 On Spark the same tables exist, with ``tag_snapshot_<e>`` partitioned by ``as_of`` and ``_tag_run`` by
 (``entity``, ``as_of``): a day is replaced with ``INSERT OVERWRITE … PARTITION`` (see
@@ -19,17 +33,22 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import ibis
 
-from kequn.tags.build import profile_expr
+from kequn.tags.build import groups_of, profile_expr, recency_source
 from kequn.tags.catalog import TagSpec
-from kequn.tags.model import ENTITY_KEYS, Tables
+from kequn.tags.model import ENTITY_KEYS, AsOf, Tables
+from kequn.tags.registry import GROUPS, REGISTRY
 
 ENTITIES = ("customer", "enterprise", "merchant")
 RUN_TABLE = "_tag_run"
+CARRY_TABLE = "_tag_carry"
+#: computed days whose carried latest times are kept per group (older ones are dropped)
+CARRY_KEEP = 3
+LOAD_TABLE = "_load_batch"
 
 
 def snapshot_table(entity: str) -> str:
@@ -48,14 +67,28 @@ class RunResult:
     tags: int
     skipped: bool
     seconds: float
+    #: recency group → the earlier day it was carried forward from (None: scanned in full)
+    carried: Mapping[str, dt.date | None] = field(default_factory=dict)
+
+    @property
+    def mode(self) -> str:
+        """``full``, or ``incremental`` when every recency group was carried forward."""
+        if self.carried and all(v is not None for v in self.carried.values()):
+            return "incremental"
+        return "partly incremental" if any(v is not None for v in self.carried.values()) else "full"
+
+
+RUN_SCHEMA = {"entity": "string", "as_of": "date", "computed_at": "timestamp", "tag_versions": "string",
+              "rows": "int64"}
+#: columns only the DuckDB/PostgreSQL form of ``_tag_run`` has (the Spark form is full-only)
+RUN_EXTRA = {"load_watermark": "timestamp", "carried": "string"}
 
 
 def _ensure_run_table(wh: Any) -> None:
     if not wh.has_table(RUN_TABLE):
-        wh.con.create_table(RUN_TABLE, schema=ibis.schema({
-            "entity": "string", "as_of": "date", "computed_at": "timestamp", "tag_versions": "string",
-            "rows": "int64",
-        }))
+        wh.con.create_table(RUN_TABLE, schema=ibis.schema({**RUN_SCHEMA, **RUN_EXTRA}))
+    else:  # made before the incremental runs
+        _add_missing_columns(wh, RUN_TABLE, ibis.schema(RUN_EXTRA))
 
 
 def computed_dates(wh: Any, entity: str) -> list[dt.date]:
@@ -106,43 +139,146 @@ def _write_snapshot(wh: Any, entity: str, as_of: dt.date, tmp: str) -> None:
         replace_table(wh, profile_table(entity), f'SELECT * FROM "{tmp}"')
 
 
-def _record_run(wh: Any, entity: str, as_of: dt.date, versions: Mapping[str, int], rows: int) -> None:
+def _record_run(wh: Any, entity: str, as_of: dt.date, versions: Mapping[str, int], rows: int,
+                watermark: dt.datetime | None, carried: Mapping[str, dt.date | None]) -> None:
     _ensure_run_table(wh)
     wh.sql(f"DELETE FROM {RUN_TABLE} WHERE entity = '{entity}' AND as_of = DATE '{as_of.isoformat()}'")
     wh.con.insert(RUN_TABLE, ibis.memtable({
         "entity": [entity], "as_of": [as_of], "computed_at": [dt.datetime.now(dt.UTC).replace(tzinfo=None)],
         "tag_versions": [json.dumps(dict(versions), sort_keys=True)], "rows": [rows],
-    }, schema={"entity": "string", "as_of": "date", "computed_at": "timestamp", "tag_versions": "string",
-               "rows": "int64"}))
+        "load_watermark": [watermark],
+        "carried": [json.dumps({g: p and p.isoformat() for g, p in carried.items()}, sort_keys=True)],
+    }, schema={**RUN_SCHEMA, **RUN_EXTRA}))
 
 
 def compute_entity(wh: Any, entity: str, as_of: dt.date, specs: Mapping[str, TagSpec], *,
-                   force: bool = False) -> RunResult:
-    """Compute the approved tags ``specs`` of ``entity`` as of ``as_of`` into the snapshot tables."""
+                   force: bool = False, full: bool = False) -> RunResult:
+    """Compute the approved tags ``specs`` of ``entity`` as of ``as_of`` into the snapshot tables; recency
+    groups are carried forward from the previous computed day when the loads since allow (not with
+    ``full``)."""
     import time
 
     start = time.perf_counter()
     ids = [i for i, s in specs.items() if s.entity == entity]
     if not force and as_of in computed_dates(wh, entity):
         return RunResult(entity, as_of, 0, len(ids), True, 0.0)
+    versions = {i: specs[i].version for i in ids}
     if getattr(wh, "kind", None) == "spark":
-        rows = _compute_entity_spark(wh, entity, as_of, ids, {i: specs[i].version for i in ids})
+        rows = _compute_entity_spark(wh, entity, as_of, ids, versions)
         return RunResult(entity, as_of, rows, len(ids), False, round(time.perf_counter() - start, 3))
-    expr = profile_expr(entity, Tables(wh), as_of, ids)  # type: ignore[arg-type]
+    tables = Tables(wh)
+    watermark = load_watermark(wh)
+    recency = [g for g in groups_of(entity, ids) if GROUPS[g].recency is not None]  # type: ignore[arg-type]
+    carried = carry_plan(wh, entity, as_of, recency, versions, full=full)
+    sources = {g: _write_carry(wh, tables, g, as_of, since) for g, since in carried.items()}
+    expr = profile_expr(entity, tables, as_of, ids, sources=sources)  # type: ignore[arg-type]
     expr = expr.select(as_of=ibis.date(as_of), **{c: expr[c] for c in expr.columns})
     tmp = f"_tag_tmp_{entity}"
     replace_table(wh, tmp, wh.con.compile(expr))
     try:
         rows = int(wh.table(tmp).count().execute())
         _write_snapshot(wh, entity, as_of, tmp)
-        _record_run(wh, entity, as_of, {i: specs[i].version for i in ids}, rows)
+        _record_run(wh, entity, as_of, versions, rows, watermark, carried)
     finally:
         drop_table(wh, tmp)
-    return RunResult(entity, as_of, rows, len(ids), False, round(time.perf_counter() - start, 3))
+    for g in carried:
+        _prune_carry(wh, g)
+    return RunResult(entity, as_of, rows, len(ids), False, round(time.perf_counter() - start, 3), carried)
 
 
-RUN_SCHEMA = {"entity": "string", "as_of": "date", "computed_at": "timestamp", "tag_versions": "string",
-              "rows": "int64"}
+# ------------------------------------------------------------------ incremental recency groups
+def load_watermark(wh: Any) -> dt.datetime | None:
+    """The latest ``loaded_at`` of the loader's batches (None before any load)."""
+    if not wh.has_table(LOAD_TABLE):
+        return None
+    v = wh.table(LOAD_TABLE).loaded_at.max().execute()
+    return None if v is None or v != v else v.to_pydatetime() if hasattr(v, "to_pydatetime") else v
+
+
+def _previous_run(wh: Any, entity: str, as_of: dt.date) -> dict[str, Any] | None:
+    """The run of the latest day computed before ``as_of`` (its tag versions, watermark, carried groups)."""
+    if not wh.has_table(RUN_TABLE) or not set(RUN_EXTRA) <= set(wh.table(RUN_TABLE).columns):
+        return None
+    r = wh.table(RUN_TABLE)
+    rows = (r.filter(r.entity == entity, r.as_of < ibis.date(as_of)).order_by(r.as_of.desc()).limit(1)
+            .to_pyarrow().to_pylist())
+    return rows[0] if rows else None
+
+
+def _carry_days(wh: Any, group: str) -> set[dt.date]:
+    if not wh.has_table(CARRY_TABLE):
+        return set()
+    c = wh.table(CARRY_TABLE)
+    days = c.filter(c.grp == group).select("as_of").distinct().to_pyarrow().column("as_of").to_pylist()
+    return {d.date() if isinstance(d, dt.datetime) else d for d in days}
+
+
+def reaching_back(wh: Any, table: str, since: dt.datetime | None, before: dt.date) -> int:
+    """How many of ``table``'s batches loaded after ``since`` (all, when None) touched a row dated on or
+    before ``before`` — or cannot say (loaded before the loader recorded time ranges)."""
+    if not wh.has_table(LOAD_TABLE):
+        return 0
+    b = wh.table(LOAD_TABLE)
+    if "time_min" not in b.columns:
+        return int(b.filter(b.table_name == table).count().execute())
+    end = ibis.timestamp(dt.datetime.combine(before + dt.timedelta(days=1), dt.time()))
+    hit = b.filter(b.table_name == table,
+                   (b.time_min < end) | (b.time_min.isnull() & (b.rows_loaded > 0)))
+    if since is not None:
+        hit = hit.filter(b.loaded_at > ibis.timestamp(since))
+    return int(hit.count().execute())
+
+
+def carry_plan(wh: Any, entity: str, as_of: dt.date, groups: list[str], versions: Mapping[str, int], *,
+               full: bool = False) -> dict[str, dt.date | None]:
+    """For each recency group: the earlier day its latest times can be carried from, or None (scan the year)."""
+    plan: dict[str, dt.date | None] = dict.fromkeys(groups)
+    prev = None if full or not groups else _previous_run(wh, entity, as_of)
+    if prev is None:
+        return plan
+    p = prev["as_of"].date() if isinstance(prev["as_of"], dt.datetime) else prev["as_of"]
+    then = json.loads(prev["tag_versions"] or "{}")
+    for g in groups:
+        spec = GROUPS[g].recency
+        assert spec is not None
+        tags = [d.id for d in REGISTRY.values() if d.group == g and d.id in versions]
+        if (as_of - p).days >= spec.days or any(then.get(t) != versions[t] for t in tags):
+            continue
+        if p not in _carry_days(wh, g):
+            continue
+        if reaching_back(wh, spec.table, prev["load_watermark"], p):
+            continue
+        plan[g] = p
+    return plan
+
+
+def _write_carry(wh: Any, tables: Tables, group: str, as_of: dt.date, since: dt.date | None) -> Any:
+    """Store ``group``'s latest time per key as of ``as_of`` (carried from ``since`` when given) and return
+    it as the group's source table (``key``, ``ts``)."""
+    spec = GROUPS[group].recency
+    assert spec is not None
+    latest = recency_source(group, tables, as_of, since)
+    if since is not None:
+        c = wh.table(CARRY_TABLE)
+        kept = c.filter(c.grp == group, c.as_of == ibis.date(since), c.ts >= AsOf(as_of).since_ts(spec.days))
+        both = kept.select(key=kept.key.cast("string"), ts=kept.ts.cast("timestamp")).union(
+            latest.select(key=latest.key.cast("string"), ts=latest.ts.cast("timestamp")))
+        latest = both.group_by("key").aggregate(ts=both.ts.max())
+    rows = latest.select(grp=ibis.literal(group), as_of=ibis.date(as_of), key=latest.key.cast("string"),
+                         ts=latest.ts.cast("timestamp"))
+    day = f"DATE '{as_of.isoformat()}'"
+    if not wh.has_table(CARRY_TABLE):
+        wh.sql(f'CREATE TABLE "{CARRY_TABLE}" (grp VARCHAR, as_of DATE, "key" VARCHAR, ts TIMESTAMP)')
+    wh.sql(f"DELETE FROM \"{CARRY_TABLE}\" WHERE grp = '{group}' AND as_of = {day}")
+    wh.sql(f'INSERT INTO "{CARRY_TABLE}" (grp, as_of, "key", ts) {wh.con.compile(rows)}')
+    c = wh.table(CARRY_TABLE)
+    return c.filter(c.grp == group, c.as_of == ibis.date(as_of)).select("key", "ts")
+
+
+def _prune_carry(wh: Any, group: str) -> None:
+    keep = sorted(_carry_days(wh, group))[-CARRY_KEEP:]
+    if keep:
+        wh.sql(f"DELETE FROM \"{CARRY_TABLE}\" WHERE grp = '{group}' AND as_of < DATE '{keep[0].isoformat()}'")
 
 
 def _compute_entity_spark(wh: Any, entity: str, as_of: dt.date, ids: list[str], versions: Mapping[str, int]) -> int:
@@ -169,14 +305,15 @@ def _compute_entity_spark(wh: Any, entity: str, as_of: dt.date, ids: list[str], 
     return rows
 
 
-def compute(wh: Any, as_of: dt.date, specs: Mapping[str, TagSpec], *, force: bool = False,
+def compute(wh: Any, as_of: dt.date, specs: Mapping[str, TagSpec], *, force: bool = False, full: bool = False,
             entities: Iterable[str] = ENTITIES) -> list[RunResult]:
-    """Compute every entity's profile as of ``as_of`` from the approved tags in ``specs``."""
+    """Compute every entity's profile as of ``as_of`` from the approved tags in ``specs`` (``full``: no
+    recency group is carried forward)."""
     from kequn.warehouse.schema import create_tables
 
     if getattr(wh, "kind", None) != "spark":  # on Spark the canonical tables are the bank's (or loaded views)
         create_tables(wh)  # a warehouse without canonical tables gets empty ones (profiles are then empty)
-    return [compute_entity(wh, e, as_of, specs, force=force) for e in entities]
+    return [compute_entity(wh, e, as_of, specs, force=force, full=full) for e in entities]
 
 
 def read_snapshot(wh: Any, entity: str, as_of: dt.date | None = None) -> Any:
@@ -193,4 +330,5 @@ def read_snapshot(wh: Any, entity: str, as_of: dt.date | None = None) -> Any:
     return s.filter(s.as_of == ibis.date(as_of))
 
 
-__all__ = ["ENTITIES", "ENTITY_KEYS", "RunResult", "compute", "compute_entity", "computed_dates", "read_snapshot"]
+__all__ = ["ENTITIES", "ENTITY_KEYS", "RunResult", "carry_plan", "compute", "compute_entity", "computed_dates",
+           "read_snapshot"]
