@@ -11,7 +11,11 @@ Measures, in one run on one DuckDB warehouse:
 2. the 12 transaction-based customer tags through Kequn's Ibis expression vs ONE hand-written DuckDB SQL
    query computing the same 12 (both materialised with CREATE TABLE AS) — goal ratio ≤ 1.3×; the two
    results are checked to be equal;
-3. the same 12 tags in pandas (vectorised groupby) vs Kequn on the same customers — goal Kequn ≥ 10× faster.
+3. the daily job, incremental: the as-of day's transactions and events are taken out of the warehouse,
+   the day before is computed, the day arrives as a batch through ``kequn load`` and the as-of day is
+   computed — the recency tags carried forward — then again in full (``--full``); the two snapshots are
+   checked to be identical;
+4. the same 12 tags in pandas (vectorised groupby) vs Kequn on the same customers — goal Kequn ≥ 10× faster.
    pandas runs on ``--pandas-customers`` customers (default: all, capped at 200,000 ≈ 20M rows so the
    shared machine's memory is not exhausted); Kequn is re-timed on exactly that subset.
 
@@ -270,6 +274,47 @@ def subset_db(wh, folder: Path, k: int) -> Path:
     return path
 
 
+# ------------------------------------------------------------------ the daily job, incremental
+def daily_run(wh, specs, folder: Path, res: dict) -> None:
+    """Phase 3: yesterday computed, today's flows loaded as a batch, today computed incrementally and in full."""
+    from kequn.ingest import load_dir
+    from kequn.tags.store import compute
+
+    prev = AS_OF - dt.timedelta(days=1)
+    day_dir = folder / "day_batch"
+    day_dir.mkdir(parents=True, exist_ok=True)
+    since = f"TIMESTAMP '{AS_OF.isoformat()}'"
+    rows = 0
+    for t in ("transaction", "event"):  # the as-of day's export, as it would arrive
+        wh.sql(f'COPY (SELECT * FROM "{t}" WHERE ts >= {since}) TO \'{day_dir / t}.parquet\' (FORMAT parquet)')
+        rows += wh.sql(f'SELECT count(*) FROM "{t}" WHERE ts >= {since}').fetchone()[0]
+        wh.sql(f'DELETE FROM "{t}" WHERE ts >= {since}')
+    wh.sql("CHECKPOINT")
+    res["day_rows"] = rows
+    res["day_before_full_s"], _ = timed(f"Kequn: full core set as of {prev} (yesterday)",
+                                        lambda: compute(wh, prev, specs, force=True, full=True))
+    res["day_load_s"], summary = timed(f"kequn load: the day's batch ({rows:,} transactions + events)",
+                                       lambda: load_dir(wh, day_dir, batch_id=f"bench-day-{time.time_ns()}"))
+    assert summary.loaded == rows and summary.quarantined == 0, summary.to_dict()
+    res["incremental_s"], runs = timed(f"Kequn: full core set as of {AS_OF}, incremental",
+                                       lambda: compute(wh, AS_OF, specs, force=True))
+    res["incremental_mode"] = runs[0].mode
+    snap = f"(SELECT * FROM tag_snapshot_customer WHERE as_of = DATE '{AS_OF.isoformat()}')"
+    ctas(wh, "_b_incr", f"SELECT * FROM {snap}")
+    res["full_again_s"], _ = timed("Kequn: the same, --full (every source scanned)",
+                                   lambda: compute(wh, AS_OF, specs, force=True, full=True))
+    diff = wh.sql(f"SELECT (SELECT count(*) FROM (SELECT * FROM _b_incr EXCEPT SELECT * FROM {snap})) + "
+                  f"(SELECT count(*) FROM (SELECT * FROM {snap} EXCEPT SELECT * FROM _b_incr))").fetchone()[0]
+    res["incremental_same_result"] = diff == 0
+    res["incremental_speedup"] = round(res["full_again_s"] / res["incremental_s"], 2)
+    wh.sql("DROP TABLE IF EXISTS _b_incr")
+    print(f"  customer run: {res['incremental_mode']}; {res['incremental_speedup']}× faster than --full; "
+          f"identical snapshots: {res['incremental_same_result']}", flush=True)
+    for f in day_dir.iterdir():
+        f.unlink()
+    day_dir.rmdir()
+
+
 # ------------------------------------------------------------------ main
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -283,6 +328,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--keep", action="store_true", help="Keep the warehouse file afterwards.")
     p.add_argument("--build-only", action="store_true", help="Build the warehouse (kept) and stop: time later "
                                                                 "with --reuse on a quiet machine.")
+    p.add_argument("--skip-daily", action="store_true", help="Skip the incremental daily-job phase.")
     p.add_argument("--memory-limit", default="6GB", help="DuckDB memory limit (the machine is shared).")
     args = p.parse_args(argv)
 
@@ -315,7 +361,7 @@ def main(argv: list[str] | None = None) -> dict:
     res: dict = {"customers": n_cust, "transactions": n_txn, "as_of": AS_OF.isoformat(), "tags": len(specs)}
     print("timings:", flush=True)
     res["full_core_s"], runs = timed(f"Kequn: full core set ({len(specs)} tags, 3 profiles + snapshots)",
-                                     lambda: compute(wh, AS_OF, specs, force=True))
+                                     lambda: compute(wh, AS_OF, specs, force=True, full=True))
     res["full_core_per_entity"] = {r.entity: r.seconds for r in runs}
     res["hand_12_s"], _ = timed("hand-written DuckDB SQL: 12 transaction tags",
                                 lambda: ctas(wh, "_b_hand", hand_sql(AS_OF)))
@@ -325,9 +371,11 @@ def main(argv: list[str] | None = None) -> dict:
     res["same_result"] = checksum(wh, "_b_hand") == checksum(wh, "_b_kequn")
     print(f"  ratio Kequn / hand SQL = {res['ratio_kequn_to_hand']}; identical results: {res['same_result']}", flush=True)
 
-    k = min(args.pandas_customers, n_cust)
     wh.sql("DROP TABLE IF EXISTS _b_hand")
     wh.sql("DROP TABLE IF EXISTS _b_kequn")
+    if not args.skip_daily:
+        daily_run(wh, specs, args.db.parent, res)
+    k = min(args.pandas_customers, n_cust)
     sub = subset_db(wh, args.db.parent, k) if k < n_cust else None  # all customers: the warehouse itself
     wh.close()
     sw = connect(f"duckdb:///{sub or args.db}", threads=args.threads)

@@ -46,6 +46,11 @@ def test_compute_then_profile_then_report(loaded, capsys):
     assert [(r["entity"], r["rows"]) for r in out["results"]] == [("customer", 4), ("enterprise", 3), ("merchant", 2)]
     assert main(["--json", "tags", "compute", "--as-of", "2024-06-30"]) == 0
     assert all(r["status"].startswith("skipped") for r in json.loads(capsys.readouterr().out)["results"])
+    # the next day carries the recency tags forward; --full scans again
+    assert main(["--json", "tags", "compute", "--as-of", "2024-07-01", "--entity", "customer"]) == 0
+    assert json.loads(capsys.readouterr().out)["results"][0]["mode"] == "incremental 增量 (from 2024-06-30)"
+    assert main(["--json", "tags", "compute", "--as-of", "2024-07-01", "--entity", "customer", "--force", "--full"]) == 0
+    assert json.loads(capsys.readouterr().out)["results"][0]["mode"] == "full 全量"
     assert main(["profile", "C1"]) == 0
     text = capsys.readouterr().out
     assert "张*" in text and "138****5678" in text and "13812345678" not in text and "生命周期阶段" in text
