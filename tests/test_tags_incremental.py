@@ -195,3 +195,20 @@ def test_a_load_record_without_time_range_is_taken_as_reaching_back(tmp_path: Pa
         assert reaching_back(w, "event", None, P) == 0  # it loaded nothing
     finally:
         w.close()
+
+
+@pytest.mark.postgres
+def test_daily_runs_on_a_postgresql_warehouse(pg_url: str, batches: dict[str, Path]) -> None:
+    """The loader's time ranges, the watermark and the carried times work the same on PostgreSQL."""
+    w = connect(pg_url)
+    try:
+        create_tables(w)
+        assert load_dir(w, batches["base"]).quarantined == 0
+        specs = _specs()
+        compute_entity(w, "customer", P, specs)
+        load_dir(w, batches[D1.isoformat()])
+        r = compute_entity(w, "customer", D1, specs)
+        assert r.mode == "incremental" and r.carried == dict.fromkeys(RECENCY, P)
+        assert _rows(w, D1) == _full_rows(w, D1, specs)
+    finally:
+        w.close()
