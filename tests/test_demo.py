@@ -27,6 +27,16 @@ def test_demo_then_daily_run(data_dir, capsys, monkeypatch):
     again = {s["step"].split()[0]: s["figures"] for s in json.loads(capsys.readouterr().out)["steps"]}
     assert again["growth"]["growth_events"] == 0
     assert again["segments"]["segments"] == steps["segments"]["segments"]
+    # the next business day: the recency tags are carried forward (no load reached back), unless --full
+    import datetime as dt
+
+    nxt = (dt.date.fromisoformat(as_of) + dt.timedelta(days=1)).isoformat()
+    assert main(["--json", "run", "--as-of", nxt]) == 0
+    daily = {s["step"].split()[0]: s["figures"] for s in json.loads(capsys.readouterr().out)["steps"]}
+    assert daily["tags"]["customer_run"] == "incremental" and daily["tags"]["customer"] == 1500
+    assert main(["--json", "run", "--as-of", nxt, "--force", "--full"]) == 0
+    daily = {s["step"].split()[0]: s["figures"] for s in json.loads(capsys.readouterr().out)["steps"]}
+    assert daily["tags"]["customer_run"] == "full"
 
 
 def test_run_needs_a_date(data_dir, capsys):

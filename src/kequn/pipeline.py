@@ -149,7 +149,8 @@ def step_tags(ctx: RunContext) -> dict[str, Any]:
     cat = default_catalog()
     st = statuses(cat, ctx.engine)
     specs = {i: s for i, s in cat.items() if st[i].status == "approved"}
-    results = compute(ctx.warehouse, ctx.day, specs, force=bool(ctx.options.get("force", False)))
+    results = compute(ctx.warehouse, ctx.day, specs, force=bool(ctx.options.get("force", False)),
+                      full=bool(ctx.options.get("full", False)))
     customer = next((r for r in results if r.entity == "customer" and not r.skipped), None)
     return {r.entity: r.rows for r in results} | {"tags": len(specs)} | (
         {"customer_run": customer.mode} if customer is not None else {})

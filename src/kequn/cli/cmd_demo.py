@@ -80,6 +80,8 @@ def run(
     ctx: typer.Context,
     as_of: Annotated[str, typer.Option("--as-of", help="Business date YYYY-MM-DD.")],
     force: Annotated[bool, typer.Option("--force", help="Recompute profiles already computed for the date.")] = False,
+    full: Annotated[bool, typer.Option(
+        "--full", help="Tags: scan every source in full, carry nothing forward from the previous day.")] = False,
 ) -> None:
     from kequn.cli.main import console
     from kequn.errors import ValidationError
@@ -90,7 +92,7 @@ def run(
     except ValueError:
         raise ValidationError(f"--as-of {as_of!r} is not a date; use YYYY-MM-DD") from None
     out = console(ctx)
-    run_ctx = default_context(force=force)
+    run_ctx = default_context(force=force, full=full)
     run_ctx.as_of = day
     run_ctx.log = out.info
     try:
