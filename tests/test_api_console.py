@@ -140,6 +140,10 @@ def test_tags_and_dq_pages(world):
     page = c["analyst"].get("/tags?sort=id&desc=true").text
     assert f'id="gov-total">{len(tag_catalogue())}<' in page
     assert c["analyst"].get("/api/dq/runs").json() == []  # no DQ run yet in this ops store
+    runs = c["analyst"].get("/api/tags/runs?entity=customer").json()
+    assert [(r["entity"], r["as_of"], r["mode"]) for r in runs] == [("customer", "2026-11-29", "full")]
+    assert runs[0]["rows"] > 0 and runs[0]["tags"] > 40
+    assert c["analyst"].get("/api/tags/runs?entity=shop").status_code == 422
     assert "数据质量历史" in c["analyst"].get("/dq").text
 
 

@@ -51,6 +51,12 @@ def test_compute_then_profile_then_report(loaded, capsys):
     assert json.loads(capsys.readouterr().out)["results"][0]["mode"] == "incremental 增量 (from 2024-06-30)"
     assert main(["--json", "tags", "compute", "--as-of", "2024-07-01", "--entity", "customer", "--force", "--full"]) == 0
     assert json.loads(capsys.readouterr().out)["results"][0]["mode"] == "full 全量"
+    # the runs kept, newest first
+    assert main(["--json", "tags", "runs", "--entity", "customer"]) == 0
+    history = json.loads(capsys.readouterr().out)
+    assert [(r["as_of"], r["mode"], r["rows"]) for r in history] == [("2024-07-01", "full", 4), ("2024-06-30", "full", 4)]
+    assert main(["tags", "runs", "--entity", "shop"]) == 2
+    assert "choose one of" in capsys.readouterr().err
     assert main(["profile", "C1"]) == 0
     text = capsys.readouterr().out
     assert "张*" in text and "138****5678" in text and "13812345678" not in text and "生命周期阶段" in text

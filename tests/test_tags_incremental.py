@@ -21,7 +21,14 @@ from kequn.ingest import ensure_internal_tables, load_dir
 from kequn.synth.generate import SynthParams, generate
 from kequn.tags.approval import approved_ids
 from kequn.tags.catalog import default_catalog
-from kequn.tags.store import CARRY_KEEP, CARRY_TABLE, compute_entity, reaching_back, read_snapshot
+from kequn.tags.store import (
+    CARRY_KEEP,
+    CARRY_TABLE,
+    compute_entity,
+    reaching_back,
+    read_snapshot,
+    run_history,
+)
 from kequn.warehouse import connect
 from kequn.warehouse.schema import create_tables
 
@@ -95,6 +102,8 @@ def test_daily_runs_carry_the_recency_tags_and_equal_a_full_computation(wh: Any,
         assert summary.loaded > 1000  # a day of a 3,000-customer bank's transactions and events
         r = compute_entity(wh, "customer", d, specs)
         assert r.mode == "incremental" and r.carried == dict.fromkeys(RECENCY, prev)
+        latest = run_history(wh, "customer", limit=1)[0]  # what `kequn tags runs` shows
+        assert (latest["as_of"], latest["mode"], latest["carried_from"]) == (d, "incremental", [prev.isoformat()])
         carried = _rows(wh, d)
         assert carried == _full_rows(wh, d, specs), f"incremental run as of {d} differs from the full one"
         # the carried tags are not trivially constant: the day's activity moved some of them to 0

@@ -64,6 +64,15 @@ def tags(user: CurrentUser) -> dict[str, Any]:
     return {"governance": tag_governance(rows), "tags": rows}
 
 
+@router.get("/tags/runs", summary="Tag runs (dated snapshots), newest first: full or incremental")
+def tag_runs(user: CurrentUser, st: State,
+             entity: Annotated[str | None, Query(pattern="^(customer|enterprise|merchant)$")] = None,
+             limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+    from kequn.tags.store import run_history
+
+    return [_jsonable(r) for r in st.data.run(lambda wh: run_history(wh, entity, limit))]
+
+
 @router.get("/dq/runs", summary="Data-quality run history, newest first")
 def dq_runs(user: CurrentUser, st: State, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
     from kequn.services.governance import dq_history

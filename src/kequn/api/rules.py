@@ -59,6 +59,7 @@ RULES: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/api/customers/{customer_id}"): _r("customer.view", True),
     ("POST", "/api/customers/{customer_id}/unmask"): _r("customer.unmask", True),
     ("GET", "/api/tags"): _r("tags.view"),
+    ("GET", "/api/tags/runs"): _r("tags.view"),
     ("GET", "/api/dq/runs"): _r("dq.view"),
     ("GET", "/api/audit"): _r("audit.view"),
     ("GET", "/api/users"): _r("users.manage"),

@@ -144,6 +144,25 @@ def compute(ctx: typer.Context, as_of: AsOfOpt = None, entity: EntityOpt = None,
     con.table(rows, title=f"画像 Profiles as of {day}", json_obj={"as_of": day, "results": rows, "drafts": drafts})
 
 
+@tags_app.command("runs")
+def runs(ctx: typer.Context, entity: EntityOpt = None,
+         limit: Annotated[int, typer.Option("--limit", min=1, max=10000, help="At most this many runs.")] = 30) -> None:
+    """The dated tag runs kept, newest first: rows, tags, full or incremental (carried from which day)."""
+    from kequn.tags.store import run_history
+    from kequn.warehouse import open_default
+
+    _entity(entity)
+    wh = open_default()
+    try:
+        rows = run_history(wh, entity, limit)
+    finally:
+        wh.close()
+    shown = [{"entity": r["entity"], "as_of": r["as_of"], "computed_at (UTC)": r["computed_at"], "rows": r["rows"],
+              "tags": r["tags"], "mode": r["mode"] + (f" ← {', '.join(r['carried_from'])}" if r["carried_from"] else "")}
+             for r in rows]
+    console(ctx).table(shown, title="标签计算记录 Tag runs", json_obj=rows)
+
+
 def _mode(r: Any) -> str:
     """``full`` / ``incremental from DATE`` (recency groups carried from that day), in words."""
     days = sorted({str(d) for d in r.carried.values() if d is not None})

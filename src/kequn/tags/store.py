@@ -73,9 +73,14 @@ class RunResult:
     @property
     def mode(self) -> str:
         """``full``, or ``incremental`` when every recency group was carried forward."""
-        if self.carried and all(v is not None for v in self.carried.values()):
-            return "incremental"
-        return "partly incremental" if any(v is not None for v in self.carried.values()) else "full"
+        return run_mode(self.carried)
+
+
+def run_mode(carried: Mapping[str, Any]) -> str:
+    """``incremental`` (every recency group carried), ``partly incremental`` or ``full``."""
+    if carried and all(v is not None for v in carried.values()):
+        return "incremental"
+    return "partly incremental" if any(v is not None for v in carried.values()) else "full"
 
 
 RUN_SCHEMA = {"entity": "string", "as_of": "date", "computed_at": "timestamp", "tag_versions": "string",
@@ -184,6 +189,27 @@ def compute_entity(wh: Any, entity: str, as_of: dt.date, specs: Mapping[str, Tag
     for g in carried:
         _prune_carry(wh, g)
     return RunResult(entity, as_of, rows, len(ids), False, round(time.perf_counter() - start, 3), carried)
+
+
+def run_history(wh: Any, entity: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """The tag runs, newest as-of day first: entity, as_of, computed_at (UTC), rows, tags, mode, the days
+    recency groups were carried from, and the loader's watermark then."""
+    if not wh.has_table(RUN_TABLE):
+        return []
+    r = wh.table(RUN_TABLE)
+    if entity is not None:
+        r = r.filter(r.entity == entity)
+    rows = r.order_by([r.as_of.desc(), r.entity]).limit(limit).to_pyarrow().to_pylist()
+    out = []
+    for x in rows:
+        carried = json.loads(x.get("carried") or "{}")
+        out.append({
+            "entity": x["entity"], "as_of": x["as_of"], "computed_at": x["computed_at"], "rows": x["rows"],
+            "tags": len(json.loads(x["tag_versions"] or "{}")), "mode": run_mode(carried),
+            "carried_from": sorted({v for v in carried.values() if v}),
+            "load_watermark": x.get("load_watermark"),
+        })
+    return out
 
 
 # ------------------------------------------------------------------ incremental recency groups
@@ -331,4 +357,4 @@ def read_snapshot(wh: Any, entity: str, as_of: dt.date | None = None) -> Any:
 
 
 __all__ = ["ENTITIES", "ENTITY_KEYS", "RunResult", "carry_plan", "compute", "compute_entity", "computed_dates",
-           "read_snapshot"]
+           "read_snapshot", "run_history", "run_mode"]
