@@ -361,10 +361,11 @@ DEFS: tuple[TagDef, ...] = (
     _agg("_declared_employer", "customer_employer", lambda r, a: _latest(r.since, r.enterprise_id)),
     _der("payroll_employer", ("_declared_employer", "_paid_employer"),
          lambda w, a: ibis.coalesce(w._declared_employer, w._paid_employer)),
-    # Ibis types a decimal mean as the column's decimal and drops a cast to it, but the engines return
-    # DOUBLE (DuckDB) or unbounded NUMERIC (PostgreSQL): round through float to get yuan and fen
+    # Ibis types a decimal mean as the column's decimal and drops a cast to it, but the engines return DOUBLE
+    # (DuckDB), decimal(22,6) (Spark) or unbounded NUMERIC (PostgreSQL): widen to 6 decimals, then round to
+    # fen in decimal (half up on every engine; rounding the DOUBLE instead differs between engines at .xx5)
     _agg("salary_avg_90d", "customer_payroll",
-         lambda p, a: _money(p.amount.mean(where=p.pay_date >= a.first_day(90)).cast("float64").round(2))),
+         lambda p, a: _money(p.amount.mean(where=p.pay_date >= a.first_day(90)).cast("decimal(38,6)").round(2))),
     _agg("_pay_count_180d", "customer_payroll", lambda p, a: p.count(), fill=0),
     _agg("_payday_sd", "customer_payroll", lambda p, a: p.pay_date.day().cast("float64").std(how="pop")),
     _der("salary_band", ("salary_avg_90d",), lambda w, a: band(w.salary_avg_90d, SALARY_BANDS, "50k+")),
