@@ -81,7 +81,8 @@ def test_cli_load_json_summary_and_idempotent_rerun(data_dir, capsys):
     bad = json.loads(capsys.readouterr().out)
     assert bad["quarantined"] == 8 and bad["read"] == bad["loaded"] + bad["quarantined"]
     assert main(["--json", "load", str(BAD)]) == 0
-    assert json.loads(capsys.readouterr().out)["already_loaded"] is True
+    assert json.loads(capsys.readouterr().out)["already_loaded"] is True  # and takes no number
+    _assert_numbered_in_order(f"duckdb:///{data_dir / 'warehouse.duckdb'}", ["demo-1", bad["batch_id"]])
 
 
 def test_cli_errors_are_one_line_with_the_load_exit_code(data_dir, capsys, tmp_path):
@@ -141,6 +142,24 @@ def test_postgres_load_quarantine_idempotency(pg_url):
     counts = _counts(pg_url)
     assert counts["transaction"] == 6 + 1 + 1 and counts["_load_batch"] == 22 + 3 + 1
     assert counts["_quarantine"] == 8 + 5
+    _assert_numbered_in_order(pg_url, [first.batch_id, bad.batch_id, multi.batch_id])
+
+
+def _assert_numbered_in_order(url: str, batch_ids: list[str]) -> None:
+    """Every table row of a batch carries the batch's load_seq; batches are numbered 1, 2, … in load order;
+    time ranges cover the rows of tables with a time column."""
+    wh = connect(url)
+    try:
+        rows = wh.sql("SELECT batch_id, min(load_seq), max(load_seq) FROM _load_batch GROUP BY batch_id").fetchall()
+        seq = {b: (lo, hi) for b, lo, hi in rows}
+        assert [seq[b] for b in batch_ids] == [(i, i) for i in range(1, len(batch_ids) + 1)]
+        tx = wh.sql("SELECT time_min, time_max FROM _load_batch WHERE table_name = 'transaction' "
+                    f"AND batch_id = '{batch_ids[0]}'").fetchone()
+        assert tx[0] is not None and tx[0] <= tx[1]
+        span = wh.sql('SELECT min(ts), max(ts) FROM "transaction"').fetchone()
+        assert span[0] <= tx[0] and tx[1] <= span[1]
+    finally:
+        wh.close()
 
 
 def test_postgres_gbk_and_parquet_and_rollback(pg_url, tmp_path):

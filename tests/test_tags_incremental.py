@@ -109,8 +109,8 @@ def test_daily_runs_carry_the_recency_tags_and_equal_a_full_computation(wh: Any,
         # the carried tags are not trivially constant: the day's activity moved some of them to 0
         assert sum(1 for x in carried if x["days_since_last_txn"] == 0) > 100
         assert sum(1 for x in carried if x["days_since_last_login"] == 0) > 100
-    run = wh.sql("SELECT carried, load_watermark FROM _tag_run WHERE as_of = DATE '2026-10-31'").fetchone()
-    assert run[1] is not None  # the watermark later runs compare batches with
+    run = wh.sql("SELECT carried, load_seq FROM _tag_run WHERE as_of = DATE '2026-10-31'").fetchone()
+    assert run[1] == 3  # the base batch, then one per day: the watermark later runs compare batches with
     assert set(json.loads(run[0])) == set(RECENCY)
 
 
@@ -198,9 +198,9 @@ def test_a_load_record_without_time_range_is_taken_as_reaching_back(tmp_path: Pa
               "TIMESTAMP '2026-10-01 08:00:00'), ('empty', 'event', 'event.csv', 'h', 0, 0, 0, "
               "TIMESTAMP '2026-10-01 08:00:00')")
         ensure_internal_tables(w)
-        assert {"time_min", "time_max"} <= set(w.table("_load_batch").columns)
+        assert {"time_min", "time_max", "load_seq"} <= set(w.table("_load_batch").columns)
         assert reaching_back(w, "transaction", None, P) == 1
-        assert reaching_back(w, "transaction", dt.datetime(2026, 10, 2), P) == 0  # loaded before the watermark
+        assert reaching_back(w, "transaction", 0, P) == 0  # unnumbered: loaded before any numbered batch
         assert reaching_back(w, "event", None, P) == 0  # it loaded nothing
     finally:
         w.close()

@@ -16,8 +16,10 @@ Per table (in reference order, so foreign keys see the rows of this batch's earl
 
 For a table with a time column (``transaction.ts``, ``event.ts``, …) the batch records the earliest and
 latest time it touched (``_load_batch.time_min`` / ``time_max``: the rows it inserted and the rows it
-replaced). Incremental tag runs read it: a batch that reaches back before a snapshot's date forces that
-tag run to scan in full (see ``kequn.tags.store``).
+replaced), and every batch gets the next ``load_seq`` as the last step before its commit (under a table
+lock on PostgreSQL), so batches are ordered by when they became visible, whatever the clocks say.
+Incremental tag runs read both: a batch committed after a snapshot's run that reaches back before the
+snapshot's date forces that tag run to scan in full (see ``kequn.tags.store``).
 """
 
 from __future__ import annotations
@@ -45,10 +47,11 @@ PAUSE_ENV = "KEQUN_LOAD_PAUSE_AFTER_TABLE"
 INTERNAL_DDL = (
     "CREATE TABLE IF NOT EXISTS _load_batch (batch_id VARCHAR NOT NULL, table_name VARCHAR NOT NULL, "
     "file_name VARCHAR, content_hash VARCHAR, rows_read BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, "
-    "loaded_at TIMESTAMP, time_min TIMESTAMP, time_max TIMESTAMP)",
-    # warehouses made before the time range was recorded
+    "loaded_at TIMESTAMP, time_min TIMESTAMP, time_max TIMESTAMP, load_seq BIGINT)",
+    # warehouses made before the time range and the sequence were recorded
     "ALTER TABLE _load_batch ADD COLUMN IF NOT EXISTS time_min TIMESTAMP",
     "ALTER TABLE _load_batch ADD COLUMN IF NOT EXISTS time_max TIMESTAMP",
+    "ALTER TABLE _load_batch ADD COLUMN IF NOT EXISTS load_seq BIGINT",
     "CREATE TABLE IF NOT EXISTS _quarantine (batch_id VARCHAR NOT NULL, table_name VARCHAR NOT NULL, "
     "row_number BIGINT, row_key VARCHAR, column_name VARCHAR, rule VARCHAR, message VARCHAR, raw VARCHAR)",
 )
@@ -172,11 +175,21 @@ def _load_batch(eng: Engine, batch_id: str, sources: list[SourceFile],
                      f"quarantined {result.quarantined}")
             if pause:
                 time.sleep(pause)
+        _number_batch(eng, batch_id)
         eng.commit()
     except BaseException:
         eng.rollback()
         raise
     return summary
+
+
+def _number_batch(eng: Engine, batch_id: str) -> None:
+    """Give the batch the next ``load_seq``, last thing before the commit: the lock (PostgreSQL; DuckDB has one
+    writer) makes the numbers follow the order in which batches become visible to readers."""
+    if eng.kind == "postgres":
+        eng.execute("LOCK TABLE _load_batch IN EXCLUSIVE MODE")
+    eng.execute("UPDATE _load_batch SET load_seq = (SELECT coalesce(max(load_seq), 0) + 1 FROM _load_batch) "
+                f"WHERE batch_id = {lit(batch_id)}")
 
 
 def _load_table(eng: Engine, batch_id: str, src: SourceFile, today: dt.date) -> TableLoad:

@@ -5,7 +5,7 @@ Tables written (per entity ``e`` in customer / enterprise / merchant):
 - ``tag_snapshot_<e>``: one row per entity per as-of date (column ``as_of``), every snapshot kept;
 - ``profile_<e>``: the latest snapshot (one wide row per entity), what segments and the 360 view read;
 - ``_tag_run``: one row per computed (entity, as-of): when, which tag versions, how many rows, the
-  loader's watermark then (latest ``_load_batch.loaded_at``) and which recency groups were carried from
+  loader's watermark then (the latest ``_load_batch.load_seq``) and which recency groups were carried from
   which earlier day;
 - ``_tag_carry``: for each *recency* group (``days_since_last_txn``, ``days_since_last_login``) the latest
   time of every key as of each of the last few computed days.
@@ -86,7 +86,7 @@ def run_mode(carried: Mapping[str, Any]) -> str:
 RUN_SCHEMA = {"entity": "string", "as_of": "date", "computed_at": "timestamp", "tag_versions": "string",
               "rows": "int64"}
 #: columns only the DuckDB/PostgreSQL form of ``_tag_run`` has (the Spark form is full-only)
-RUN_EXTRA = {"load_watermark": "timestamp", "carried": "string"}
+RUN_EXTRA = {"load_seq": "int64", "carried": "string"}
 
 
 def _ensure_run_table(wh: Any) -> None:
@@ -145,13 +145,13 @@ def _write_snapshot(wh: Any, entity: str, as_of: dt.date, tmp: str) -> None:
 
 
 def _record_run(wh: Any, entity: str, as_of: dt.date, versions: Mapping[str, int], rows: int,
-                watermark: dt.datetime | None, carried: Mapping[str, dt.date | None]) -> None:
+                watermark: int | None, carried: Mapping[str, dt.date | None]) -> None:
     _ensure_run_table(wh)
     wh.sql(f"DELETE FROM {RUN_TABLE} WHERE entity = '{entity}' AND as_of = DATE '{as_of.isoformat()}'")
     wh.con.insert(RUN_TABLE, ibis.memtable({
         "entity": [entity], "as_of": [as_of], "computed_at": [dt.datetime.now(dt.UTC).replace(tzinfo=None)],
         "tag_versions": [json.dumps(dict(versions), sort_keys=True)], "rows": [rows],
-        "load_watermark": [watermark],
+        "load_seq": [watermark],
         "carried": [json.dumps({g: p and p.isoformat() for g, p in carried.items()}, sort_keys=True)],
     }, schema={**RUN_SCHEMA, **RUN_EXTRA}))
 
@@ -193,7 +193,7 @@ def compute_entity(wh: Any, entity: str, as_of: dt.date, specs: Mapping[str, Tag
 
 def run_history(wh: Any, entity: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
     """The tag runs, newest as-of day first: entity, as_of, computed_at (UTC), rows, tags, mode, the days
-    recency groups were carried from, and the loader's watermark then."""
+    recency groups were carried from, and the loader's watermark then (``load_seq``)."""
     if not wh.has_table(RUN_TABLE):
         return []
     r = wh.table(RUN_TABLE)
@@ -207,18 +207,18 @@ def run_history(wh: Any, entity: str | None = None, limit: int = 100) -> list[di
             "entity": x["entity"], "as_of": x["as_of"], "computed_at": x["computed_at"], "rows": x["rows"],
             "tags": len(json.loads(x["tag_versions"] or "{}")), "mode": run_mode(carried),
             "carried_from": sorted({v for v in carried.values() if v}),
-            "load_watermark": x.get("load_watermark"),
+            "load_seq": x.get("load_seq"),
         })
     return out
 
 
 # ------------------------------------------------------------------ incremental recency groups
-def load_watermark(wh: Any) -> dt.datetime | None:
-    """The latest ``loaded_at`` of the loader's batches (None before any load)."""
-    if not wh.has_table(LOAD_TABLE):
+def load_watermark(wh: Any) -> int | None:
+    """The latest ``load_seq`` of the loader's batches (None before any numbered load)."""
+    if not wh.has_table(LOAD_TABLE) or "load_seq" not in wh.table(LOAD_TABLE).columns:
         return None
-    v = wh.table(LOAD_TABLE).loaded_at.max().execute()
-    return None if v is None or v != v else v.to_pydatetime() if hasattr(v, "to_pydatetime") else v
+    v = wh.table(LOAD_TABLE).load_seq.max().execute()
+    return None if v is None or v != v else int(v)
 
 
 def _previous_run(wh: Any, entity: str, as_of: dt.date) -> dict[str, Any] | None:
@@ -239,19 +239,20 @@ def _carry_days(wh: Any, group: str) -> set[dt.date]:
     return {d.date() if isinstance(d, dt.datetime) else d for d in days}
 
 
-def reaching_back(wh: Any, table: str, since: dt.datetime | None, before: dt.date) -> int:
-    """How many of ``table``'s batches loaded after ``since`` (all, when None) touched a row dated on or
-    before ``before`` — or cannot say (loaded before the loader recorded time ranges)."""
+def reaching_back(wh: Any, table: str, since: int | None, before: dt.date) -> int:
+    """How many of ``table``'s batches committed after the load sequence number ``since`` (all, when None)
+    touched a row dated on or before ``before`` — or cannot say (loaded before the loader recorded time
+    ranges)."""
     if not wh.has_table(LOAD_TABLE):
         return 0
     b = wh.table(LOAD_TABLE)
-    if "time_min" not in b.columns:
+    if not {"time_min", "load_seq"} <= set(b.columns):
         return int(b.filter(b.table_name == table).count().execute())
     end = ibis.timestamp(dt.datetime.combine(before + dt.timedelta(days=1), dt.time()))
     hit = b.filter(b.table_name == table,
                    (b.time_min < end) | (b.time_min.isnull() & (b.rows_loaded > 0)))
-    if since is not None:
-        hit = hit.filter(b.loaded_at > ibis.timestamp(since))
+    if since is not None:  # batches of an older Kequn have no number: they came before any numbered one
+        hit = hit.filter(b.load_seq > since)
     return int(hit.count().execute())
 
 
@@ -272,7 +273,7 @@ def carry_plan(wh: Any, entity: str, as_of: dt.date, groups: list[str], versions
             continue
         if p not in _carry_days(wh, g):
             continue
-        if reaching_back(wh, spec.table, prev["load_watermark"], p):
+        if reaching_back(wh, spec.table, prev["load_seq"], p):
             continue
         plan[g] = p
     return plan
