@@ -94,6 +94,17 @@ def test_report_needs_a_usable_target(wh):
         report(wh, "customer", default_catalog(), as_of=D, target="no_such_column")
 
 
+def test_a_target_without_values_is_refused_and_missing_targets_are_left_out(wh):
+    # a model-score slot before its model has scored: no values, so no information value to speak of
+    with pytest.raises(ValidationError, match="has no values"):
+        report(wh, "customer", default_catalog(), as_of=D, target="churn_risk")
+    # salary_avg_90d is known for C1 (15000) and C4 (6000) only: split at its median 10500, C1 is the "good"
+    # one; C2 and C3 (no salary) are left out rather than counted as "bad"
+    rep = report(wh, "customer", default_catalog(), as_of=D, target="salary_avg_90d")
+    loan = {s.id: s for s in rep.tags}["loan_holder"]  # C1 holds a loan, C4 does not
+    assert loan.iv == information_value({"true": 1.0, "false": 0.0}, {"true": 0.0, "false": 1.0})
+
+
 def test_too_few_paired_values_are_never_called_redundant(wh):
     t = read_snapshot(wh, "customer", D)
     assert redundant_pairs(t, ["money_out_30d", "money_out_90d"]) == []  # 4 customers < 30

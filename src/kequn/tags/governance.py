@@ -143,7 +143,7 @@ def _bin_counts(t: ir.Table, tags: list[str], edges: Mapping[str, list[float]], 
     if not tags:
         return {}
     cols = {f"c{i}": _bin_expr(t[tag], edges.get(tag)) for i, tag in enumerate(tags)}
-    w = t.select(_y=(ibis.ifelse(y, 1, 0) if y is not None else ibis.literal(0)), **cols)
+    w = t.select(_y=(y.cast("int64") if y is not None else ibis.literal(0)), **cols)  # NULL target stays NULL
     if y is not None:
         w = w.filter(w._y.notnull())
     long = w.pivot_longer(list(cols), names_to="tag", values_to="bin")
@@ -187,11 +187,24 @@ def _target_expr(t: ir.Table, target: str, specs: Mapping[str, TagSpec]) -> tupl
         raise ValidationError(f"target {target!r} is not a column of the profile; choose a tag such as overdue_flag")
     col = t[target]
     if col.type().is_boolean():
-        return col, f"{target} is true"
-    if col.type().is_numeric():
+        y, desc = col, f"{target} is true"
+    elif col.type().is_numeric():
         med = t.aggregate(m=col.cast("float64").median()).execute()["m"].iloc[0]
-        return col.cast("float64") > float(med), f"{target} > its median {float(med):g}"
-    raise ValidationError(f"target {target!r} must be a flag or a number (a number is split at its median)")
+        if med is None or med != med:
+            raise ValidationError(f"target {target!r} has no values in this snapshot (a model score is filled "
+                                  "once the model has scored: `kequn models score NAME`); choose another target")
+        y, desc = col.cast("float64") > float(med), f"{target} > its median {float(med):g}"
+    else:
+        raise ValidationError(f"target {target!r} must be a flag or a number (a number is split at its median)")
+    n = t.aggregate(n=y.count(), pos=y.cast("int64").sum()).execute()
+    rows, pos = int(n["n"].iloc[0]), n["pos"].iloc[0]
+    pos = 0 if pos is None or pos != pos else int(pos)
+    if rows == 0:
+        raise ValidationError(f"target {target!r} has no values in this snapshot; choose another target")
+    if pos in (0, rows):
+        raise ValidationError(f"target {target!r} takes one value only in this snapshot ({desc}: {pos} of {rows}); "
+                              "information value needs both outcomes — choose another target")
+    return y, desc
 
 
 def redundant_pairs(t: ir.Table, tags: list[str], threshold: float = REDUNDANT_R, min_rows: int = MIN_PAIR_ROWS,
