@@ -46,6 +46,22 @@ def test_tags_carry_chinese_names_labels_and_masked_money(wh):
     assert tags["txn_count_90d"]["value"] == 8 and tags["churn_risk"]["value"] is None
 
 
+def test_tags_read_as_staff_read_them(wh):
+    """Grouped by category, ratios as percentages, merchant categories and the branch/employer named."""
+    view = customer_360(wh, "C1", D)
+    from kequn.tags.catalog import CATEGORY_ZH
+
+    cats = [t["category"] for t in view["tags"]]
+    runs = [c for i, c in enumerate(cats) if i == 0 or cats[i - 1] != c]  # one run per category, in order
+    assert runs == [c for c in CATEGORY_ZH if c in cats]
+    tags = {t["id"]: t for t in view["tags"]}
+    assert (tags["weekend_spend_share"]["value"], tags["weekend_spend_share"]["display"]) == (0.7143, "71.43%")
+    assert tags["aum_trend_1m"]["display"] == "9.03%"  # 0.0903
+    assert tags["top_spend_categories"]["display"] == "餐饮(5812), 超市(5411), 零售(5999)"
+    assert tags["home_branch"]["display"] == "芙蓉支行 (B01)" and tags["home_branch"]["value"] == "B01"
+    assert tags["payroll_employer"]["display"] == "长沙星辰科技有限公司 (E1)"
+
+
 def test_holdings_events_and_contacts_are_as_of_the_day(wh):
     view = customer_360(wh, "C1", D)
     assert [a["account_id"] for a in view["holdings"]["accounts"]] == ["A1", "A2", "A3", "A4", "A5"]

@@ -56,20 +56,54 @@ def _tag_row(wh: Any, customer_id: str, as_of: dt.date | None) -> tuple[dict[str
     return (rows[0] if rows else {}), day, source
 
 
-def _tags(row: dict[str, Any], unmask: bool) -> list[dict[str, Any]]:
+#: tags whose value is another entity's id, shown with that entity's name: tag → (table, key, name column)
+NAMED_IDS = {"home_branch": ("branch", "branch_id", "name"), "payroll_employer": ("enterprise", "enterprise_id", "name")}
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:.2f}".rstrip("0").rstrip(".") + "%"
+
+
+def _tags(row: dict[str, Any], unmask: bool, names: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """The customer's tags grouped by category (in the catalogue's category order), each with its Chinese
+    name and a display value: coded values labelled, ratios as percentages, merchant categories named,
+    branch and employer ids with their names (``names``: tag → name of the id it holds)."""
+    from kequn.domain.mcc import mcc_list_label
     from kequn.tags.catalog import CATEGORY_ZH, default_catalog
 
+    order = {c: i for i, c in enumerate(CATEGORY_ZH)}
     out = []
     for tag_id, spec in default_catalog().items():
         if spec.entity != "customer" or tag_id not in row:
             continue
         value = row[tag_id]
         shown: Any = spec.label(value)
+        unit = spec.unit
         if spec.pi_class == "C2" and not unmask and spec.value_type == "number":
             value = shown = mask_value(tag_id, value, pi="C2", kind="money")
+        elif spec.unit == "ratio" and isinstance(value, (int, float)) and value == value:
+            shown, unit = _percent(value), None
+        elif tag_id == "top_spend_categories":
+            shown = mcc_list_label(value)
+        elif value and names and tag_id in names:
+            shown = f"{names[tag_id]} ({value})"
         out.append({"id": tag_id, "name_zh": spec.name_zh, "name_en": spec.name_en, "category": spec.category,
                     "category_zh": CATEGORY_ZH[spec.category], "value": value,
-                    "display": shown, "unit": spec.unit})
+                    "display": shown, "unit": unit})
+    return sorted(out, key=lambda t: order[t["category"]])  # stable: catalogue order within a category
+
+
+def _names(wh: Any, row: dict[str, Any]) -> dict[str, str]:
+    """Names of the branch and employer the profile row refers to (neither is personal information)."""
+    out = {}
+    for tag_id, (table, key, col) in NAMED_IDS.items():
+        value = row.get(tag_id)
+        if not value or not wh.has_table(table):
+            continue
+        t = wh.table(table)
+        found = _rows(t.filter(t[key] == value).select(col))
+        if found and found[0][col]:
+            out[tag_id] = found[0][col]
     return out
 
 
@@ -167,7 +201,7 @@ def customer_360(wh: Any, customer_id: str, as_of: dt.date | None = None, unmask
     return {
         "customer": view_customer,
         "as_of": day,
-        "tags": _tags(row, unmask),
+        "tags": _tags(row, unmask, _names(wh, row)),
         "holdings": _holdings(wh, customer_id, day, unmask),
         "recent_events": _recent_events(wh, customer_id, day),
         "segments": _segments(wh, customer_id, day),

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from kequn.domain.mcc import MCC_ZH
+
 BANK = "湘江银行"
 SUBSIDIARY = "湘江消费金融"
 
@@ -41,14 +43,15 @@ ENT_WORDS = np.array(["星城", "湘韵", "麓山", "橘洲", "芙蓉", "天心"
 ENT_SUFFIX = np.array(["科技有限公司", "实业有限公司", "贸易有限公司", "建设工程有限公司", "餐饮管理有限公司",
                        "物流有限公司", "医药有限公司", "教育咨询有限公司", "制造有限公司", "信息技术有限公司"])
 
-#: (MCC, Chinese category, share of card spend, mean ticket in yuan, weekend factor)
-MCCS = [
-    ("5411", "超市", 0.20, 120, 1.3), ("5812", "餐饮", 0.20, 90, 1.4), ("5814", "快餐", 0.10, 30, 1.1),
-    ("5541", "加油", 0.05, 300, 1.0), ("5912", "药店", 0.05, 80, 1.0), ("5311", "百货", 0.05, 400, 1.5),
-    ("5999", "零售", 0.08, 150, 1.2), ("7230", "美容美发", 0.04, 200, 1.4), ("8062", "医院", 0.03, 500, 0.8),
-    ("5732", "数码电器", 0.03, 1500, 1.3), ("4121", "出行", 0.06, 35, 1.1), ("7011", "酒店", 0.03, 450, 1.4),
-    ("5691", "服装", 0.05, 350, 1.5), ("8220", "教育培训", 0.03, 2000, 1.0),
-]
+#: (MCC, Chinese category, share of card spend, mean ticket in yuan, weekend factor); names from the domain's
+#: MCC table (kequn.domain.mcc), which the customer 360 shows
+MCCS = [(code, MCC_ZH[code], share, ticket, weekend) for code, share, ticket, weekend in (
+    ("5411", 0.20, 120, 1.3), ("5812", 0.20, 90, 1.4), ("5814", 0.10, 30, 1.1),
+    ("5541", 0.05, 300, 1.0), ("5912", 0.05, 80, 1.0), ("5311", 0.05, 400, 1.5),
+    ("5999", 0.08, 150, 1.2), ("7230", 0.04, 200, 1.4), ("8062", 0.03, 500, 0.8),
+    ("5732", 0.03, 1500, 1.3), ("4121", 0.06, 35, 1.1), ("7011", 0.03, 450, 1.4),
+    ("5691", 0.05, 350, 1.5), ("8220", 0.03, 2000, 1.0),
+)]
 MCC_CODES = np.array([m[0] for m in MCCS])
 MCC_NAMES = np.array([m[1] for m in MCCS])
 MCC_P = np.array([m[2] for m in MCCS]) / sum(m[2] for m in MCCS)
