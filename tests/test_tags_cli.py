@@ -29,6 +29,9 @@ def test_list_show_explain(capsys):
     assert main(["--json", "tags", "show", "aum_trend_3m"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["name_zh"] == "AUM近3月变化" and shown["depends_on"] == ["aum", "_aum_m3"]
+    assert shown["incremental"].startswith("no")
+    assert main(["--json", "tags", "show", "days_since_last_login"]) == 0
+    assert json.loads(capsys.readouterr().out)["incremental"].startswith("yes: carried forward")
     assert main(["tags", "explain", "money_in_30d", "--as-of", "2024-06-30"]) == 0
     sql = capsys.readouterr().out
     assert "SELECT" in sql and '"transaction"' in sql and "2024" in sql

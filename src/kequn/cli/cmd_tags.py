@@ -83,14 +83,18 @@ def list_tags(ctx: typer.Context, entity: EntityOpt = None,
 def show(ctx: typer.Context, tag_id: Annotated[str, typer.Argument(help="Tag id.")]) -> None:
     """Show one tag's catalogue entry, approval status and how it is computed."""
     from kequn.tags.catalog import get_spec
-    from kequn.tags.registry import REGISTRY
+    from kequn.tags.registry import GROUPS, REGISTRY
 
     spec = get_spec(tag_id)
     st = _statuses({tag_id: spec})[tag_id]
     d = REGISTRY.get(tag_id)
+    group = GROUPS.get(d.group) if d and d.group else None
+    recency = group.recency if group else None
     out = {**spec.model_dump(mode="json"), "status": st.status, "approved_version": st.approved_version,
            "approved_by": st.source, "computed_as": d.kind if d else "MISSING",
-           "source_group": d.group if d else None, "depends_on": list(d.deps) if d else []}
+           "source_group": d.group if d else None, "depends_on": list(d.deps) if d else [],
+           "incremental": (f"yes: carried forward from the previous computed day unless a `{recency.table}` load "
+                           "reached back (docs/tags.md)") if recency else "no: computed in full each run"}
     console(ctx).result(out)
 
 
