@@ -66,6 +66,20 @@ def test_compute_then_profile_then_report(loaded, capsys):
     assert main(["tags", "report", "--target", "overdue_flag"]) == 0
     rep = capsys.readouterr().out
     assert "asset_potential_band" in rep and "建议 Recommendations" in rep
+    # a model in the registry that uses night_spend_share (through its change) counts as its usage
+    from kequn.models import registry
+    from kequn.opstore import migrate, open_default
+    from kequn.settings import get_settings
+
+    migrate(get_settings().resolved_opstore_url)
+    registry.register(open_default(), name="retail_churn", target="churn", entity="customer", kind="classifier",
+                      artifact={"demo": True}, created_by="alice", train_dates=[], test_dates=[], fingerprint="f",
+                      features=["tenure_months", "night_spend_share_chg_1m"], params={}, metrics={},
+                      folder=loaded / "models")
+    assert main(["--json", "tags", "report"]) == 0
+    usage = {t["id"]: t["usage"] for t in json.loads(capsys.readouterr().out)["tags"]}
+    assert usage["night_spend_share"] == ["models/retail_churn v1 (draft)"]
+    assert "models/retail_churn v1 (draft)" in usage["tenure_months"] and usage["city"] == []
 
 
 def test_submit_and_approve_need_two_people(data_dir, capsys):

@@ -11,7 +11,7 @@ import pytest
 from kequn.errors import ValidationError
 from kequn.tags.approval import approved_ids
 from kequn.tags.catalog import default_catalog
-from kequn.tags.governance import information_value, psi, redundant_pairs, report, usage_index
+from kequn.tags.governance import features_usage, information_value, psi, redundant_pairs, report, usage_index
 from kequn.tags.store import compute, read_snapshot
 from test_tags_golden import golden_warehouse
 
@@ -44,6 +44,14 @@ def test_usage_finds_whole_tag_ids_in_other_catalogues(tmp_path):
     found = usage_index(["aum", "aum_tier", "payroll_flag", "loan_holder"], [seg])
     assert found == {"aum": [], "aum_tier": ["segments/mine.yaml"], "payroll_flag": ["segments/mine.yaml"],
                      "loan_holder": []}
+
+
+def test_models_use_tags_as_features_or_through_their_changes():
+    used = features_usage(["aum", "aum_tier", "money_in_30d", "city"],
+                          {"models/churn v2 (champion)": ["aum", "money_in_30d_chg_1m", "aum_tier_x"],
+                           "models/potential v1 (draft)": ["money_in_30d_prev_3m"]})
+    assert used == {"aum": ["models/churn v2 (champion)"], "aum_tier": [],  # aum_tier_x is not aum_tier
+                    "money_in_30d": ["models/churn v2 (champion)", "models/potential v1 (draft)"], "city": []}
 
 
 def test_shipped_segment_catalogue_counts_as_usage():

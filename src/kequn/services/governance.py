@@ -72,3 +72,16 @@ def _row(r: Any) -> dict[str, Any]:
     import dataclasses
 
     return dataclasses.asdict(r)
+
+
+def model_features(engine: Any) -> dict[str, list[str]]:
+    """Feature names of every model version not retired, keyed ``models/<name> v<N> (<status>)`` — what the
+    tag governance report counts as a model's use of a tag. Empty when the ops store has no model registry."""
+    try:
+        from kequn.models.registry import list_models
+
+        versions = list_models(engine)
+    except Exception:  # noqa: BLE001 - no registry (not migrated, or the models capability absent): no usage
+        return {}
+    return {f"models/{m.name} v{m.version} ({m.status})": list(m.features or []) for m in versions
+            if m.status != "retired"}

@@ -2,7 +2,8 @@
 
 Per tag, on a snapshot: coverage and null rate, distribution (quantiles or top values), share of the most
 frequent value, PSI drift against the previous snapshot, information value (IV) against a chosen target,
-usage (which segment / model / campaign / playbook catalogues mention it), and redundant pairs
+usage (which segment / campaign / playbook catalogues mention it, and which registered models use it as a
+feature — the caller passes those, see ``features_usage``), and redundant pairs
 (|Pearson r| ≥ 0.9). All scans run in the warehouse; Python only sees small aggregates.
 """
 
@@ -69,6 +70,17 @@ class GovernanceReport:
 
 
 # ------------------------------------------------------------------ usage
+def features_usage(tag_ids: list[str], models: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """Which models use each tag as a feature: ``models`` maps a model's label to its feature names (a tag
+    is used as itself or through its changes, ``<tag>_chg_1m`` / ``<tag>_prev_3m``)."""
+    found: dict[str, list[str]] = {t: [] for t in tag_ids}
+    for label, features in models.items():
+        for t in tag_ids:
+            if any(f == t or f.startswith((f"{t}_chg_", f"{t}_prev_")) for f in features):
+                found[t].append(label)
+    return found
+
+
 def usage_index(tag_ids: list[str], roots: list[Path] | None = None) -> dict[str, list[str]]:
     """Which catalogue files (segments, models, campaigns, playbooks, …) mention each tag id as a word.
 
@@ -293,7 +305,8 @@ def _recommend(stats: list[TagStats], specs: Mapping[str, TagSpec], pairs: list[
 
 
 def report(wh: Any, entity: str, specs: Mapping[str, TagSpec], *, as_of: dt.date | None = None,
-           target: str | None = None, usage_roots: list[Path] | None = None) -> GovernanceReport:
+           target: str | None = None, usage_roots: list[Path] | None = None,
+           model_usage: Mapping[str, list[str]] | None = None) -> GovernanceReport:
     """Measure every tag of ``entity`` on the snapshot ``as_of`` (default: the latest) and recommend."""
     dates = computed_dates(wh, entity)
     if not dates:
@@ -307,7 +320,7 @@ def report(wh: Any, entity: str, specs: Mapping[str, TagSpec], *, as_of: dt.date
     stats = _stats(t, ent_specs, prev, y)
     used = usage_index(list(ent_specs), usage_roots)
     for s in stats:
-        s.usage = used.get(s.id, [])
+        s.usage = used.get(s.id, []) + list((model_usage or {}).get(s.id, []))
         if s.id == target:
             s.iv = None  # a tag says everything about itself
     numeric = [s.id for s in stats if s.value_type in NUMERIC and s.coverage > 0 and s.distinct > 1]
