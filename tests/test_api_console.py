@@ -144,6 +144,15 @@ def test_tags_and_dq_pages(world):
     assert [(r["entity"], r["as_of"], r["mode"]) for r in runs] == [("customer", "2026-11-29", "full")]
     assert runs[0]["rows"] > 0 and runs[0]["tags"] > 40
     assert c["analyst"].get("/api/tags/runs?entity=shop").status_code == 422
+    rep = c["analyst"].get("/api/tags/report?target=aum").json()  # AUM split at its median
+    assert rep["entity"] == "customer" and rep["as_of"] == "2026-11-29" and rep["rows"] == runs[0]["rows"]
+    by_id = {t["id"]: t for t in rep["tags"]}
+    assert by_id["aum"]["coverage"] == 1.0 and by_id["aum"]["iv"] is None and "recommendations" in rep
+    bad = c["analyst"].get("/api/tags/report?target=city")
+    assert bad.status_code == 422 and "flag or a number" in bad.text
+    one = c["analyst"].get("/api/tags/report?target=overdue_flag")  # nobody is overdue in this bank
+    assert one.status_code == 422 and "one value only" in one.text
+    assert c["analyst"].get("/api/tags/report?as_of=2026-13-01").status_code == 422
     assert "数据质量历史" in c["analyst"].get("/dq").text
 
 

@@ -74,6 +74,7 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         lambda c, x: ("POST", f"/api/customers/{c}/unmask", {"json": {"reason": "客户来电核实身份"}}),
     ("GET", "/api/tags"): lambda c, x: ("GET", "/api/tags", {}),
     ("GET", "/api/tags/runs"): lambda c, x: ("GET", "/api/tags/runs", {}),
+    ("GET", "/api/tags/report"): lambda c, x: ("GET", "/api/tags/report", {}),
     ("GET", "/api/dq/runs"): lambda c, x: ("GET", "/api/dq/runs", {}),
     ("GET", "/api/audit"): lambda c, x: ("GET", "/api/audit", {}),
     ("GET", "/api/users"): lambda c, x: ("GET", "/api/users", {}),

@@ -73,6 +73,22 @@ def tag_runs(user: CurrentUser, st: State,
     return [_jsonable(r) for r in st.data.run(lambda wh: run_history(wh, entity, limit))]
 
 
+@router.get("/tags/report", summary="Tag governance report: coverage, drift, IV, usage, redundancy, retirements")
+def tag_report(user: CurrentUser, st: State,
+               entity: Annotated[str, Query(pattern="^(customer|enterprise|merchant)$")] = "customer",
+               as_of: Annotated[str | None, Query(description="YYYY-MM-DD; default: the latest snapshot")] = None,
+               target: Annotated[str | None, Query(max_length=48, description="a flag or number tag for IV")] = None,
+               ) -> dict[str, Any]:
+    import dataclasses
+
+    from kequn.domain.days import optional_day
+    from kequn.services.governance import tag_report as build
+
+    day = optional_day(as_of, "as_of")
+    rep = st.data.run(lambda wh: build(wh, st.engine, entity, as_of=day, target=target))
+    return _jsonable(dataclasses.asdict(rep))  # type: ignore[no-any-return]
+
+
 @router.get("/dq/runs", summary="Data-quality run history, newest first")
 def dq_runs(user: CurrentUser, st: State, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
     from kequn.services.governance import dq_history

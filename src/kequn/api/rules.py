@@ -60,6 +60,7 @@ RULES: Final[dict[tuple[str, str], Rule]] = {
     ("POST", "/api/customers/{customer_id}/unmask"): _r("customer.unmask", True),
     ("GET", "/api/tags"): _r("tags.view"),
     ("GET", "/api/tags/runs"): _r("tags.view"),
+    ("GET", "/api/tags/report"): _r("tags.view"),
     ("GET", "/api/dq/runs"): _r("dq.view"),
     ("GET", "/api/audit"): _r("audit.view"),
     ("GET", "/api/users"): _r("users.manage"),

@@ -229,18 +229,13 @@ def report(ctx: typer.Context, as_of: AsOfOpt = None, entity: Annotated[str, typ
     import dataclasses
 
     from kequn.opstore import open_default as open_ops
-    from kequn.services.governance import model_features
-    from kequn.tags.catalog import default_catalog
-    from kequn.tags.governance import features_usage
-    from kequn.tags.governance import report as build
+    from kequn.services.governance import tag_report
     from kequn.warehouse import open_default
 
     ents = _entity(entity)
-    cat = default_catalog()
-    used_by_models = features_usage([i for i, s in cat.items() if s.entity == ents[0]], model_features(open_ops()))
     wh = open_default(read_only=True)
     try:
-        rep = build(wh, ents[0], cat, as_of=_date(as_of), target=target, model_usage=used_by_models)
+        rep = tag_report(wh, open_ops(), ents[0], as_of=_date(as_of), target=target)
     finally:
         wh.close()
     console(ctx).result(dataclasses.asdict(rep), human=_report_text(rep))

@@ -85,3 +85,14 @@ def model_features(engine: Any) -> dict[str, list[str]]:
         return {}
     return {f"models/{m.name} v{m.version} ({m.status})": list(m.features or []) for m in versions
             if m.status != "retired"}
+
+
+def tag_report(wh: Any, engine: Any, entity: str = "customer", as_of: Any = None, target: str | None = None) -> Any:
+    """The tag governance report (``kequn.tags.governance.report``) of ``entity``, with the registered models'
+    use of each tag counted as usage — what `kequn tags report` prints and ``GET /api/tags/report`` returns."""
+    from kequn.tags.catalog import default_catalog
+    from kequn.tags.governance import features_usage, report
+
+    cat = default_catalog()
+    used = features_usage([i for i, s in cat.items() if s.entity == entity], model_features(engine))
+    return report(wh, entity, cat, as_of=as_of, target=target, model_usage=used)
