@@ -166,6 +166,19 @@ def _bin_counts(t: ir.Table, tags: list[str], edges: Mapping[str, list[float]], 
     return out
 
 
+def _numeric_tops(t: ir.Table, tags: list[str]) -> dict[str, float]:
+    """How many entities hold each numeric tag's most frequent (non-null) value — one query."""
+    if not tags:
+        return {}
+    parts = []
+    for i, tag in enumerate(tags):
+        f = t.filter(t[tag].notnull())
+        g = f.group_by(v=f[tag].cast("float64")).aggregate(n=f.count())
+        parts.append(g.order_by([ibis.desc("n"), "v"]).limit(1).select(i=ibis.literal(i), n=g.n))
+    df = ibis.union(*parts).execute()
+    return {tags[int(i)]: float(n) for i, n in zip(df["i"], df["n"], strict=True)}
+
+
 def _shares(bins: Mapping[str, tuple[float, float]]) -> dict[str, float]:
     total = sum(n for n, _ in bins.values()) or 1.0
     return {k: n / total for k, (n, _) in bins.items()}
@@ -249,7 +262,11 @@ def _stats(t: ir.Table, specs: Mapping[str, TagSpec], prev: ir.Table | None,
     numeric = [i for i in tags if specs[i].value_type in NUMERIC]
     counts = _counts(t, tags)
     summary = _numeric_summary(t, numeric)
-    values = _bin_counts(t, tags, {}, None)  # raw value counts
+    # raw value counts of the coded tags; for numeric tags only their most frequent value (a value count
+    # of a million distinct balances would cost 30× the rest of the report)
+    values = _bin_counts(t, [i for i in tags if i not in numeric], {}, None)
+    tops = _numeric_tops(t, numeric)
+    values.update({tag: ({"top": (tops[tag], 0.0)} if tag in tops else {}) for tag in numeric})
     drift: dict[str, float] = {}
     if prev is not None:
         common = [i for i in tags if i in prev.columns]
