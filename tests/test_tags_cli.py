@@ -54,10 +54,27 @@ def test_compute_then_profile_then_report(loaded, capsys):
     assert json.loads(capsys.readouterr().out)["results"][0]["mode"] == "incremental 增量 (from 2024-06-30)"
     assert main(["--json", "tags", "compute", "--as-of", "2024-07-01", "--entity", "customer", "--force", "--full"]) == 0
     assert json.loads(capsys.readouterr().out)["results"][0]["mode"] == "full 全量"
+    # back-fill a range: every day in order, each carrying from the day before; computed days are skipped
+    assert main(["--json", "tags", "compute", "--from", "2024-06-28", "--as-of", "2024-07-02", "--entity", "customer"]) == 0
+    fill = json.loads(capsys.readouterr().out)
+    assert [(r["as_of"], r["status"][:8]) for r in fill["results"]] == [
+        ("2024-06-28", "computed"), ("2024-06-29", "computed"), ("2024-06-30", "skipped "), ("2024-07-01", "skipped "),
+        ("2024-07-02", "computed")]
+    assert fill["results"][1]["mode"] == "incremental 增量 (from 2024-06-28)"
+    assert main(["--json", "tags", "compute", "--from", "2024-03-15", "--as-of", "2024-05-20", "--month-ends",
+                 "--entity", "customer"]) == 0
+    assert json.loads(capsys.readouterr().out)["days"] == ["2024-03-31", "2024-04-30", "2024-05-20"]
+    assert main(["tags", "compute", "--from", "2024-07-05", "--as-of", "2024-07-01"]) == 2
+    assert "must run forwards" in capsys.readouterr().err
+    assert main(["tags", "compute", "--from", "5/7/2024", "--as-of", "2024-07-01"]) == 2
+    assert "--from" in capsys.readouterr().err
+    assert main(["tags", "compute", "--as-of", "2024-07-01", "--month-ends"]) == 2
+    assert "needs --from" in capsys.readouterr().err
     # the runs kept, newest first
     assert main(["--json", "tags", "runs", "--entity", "customer"]) == 0
     history = json.loads(capsys.readouterr().out)
-    assert [(r["as_of"], r["mode"], r["rows"]) for r in history] == [("2024-07-01", "full", 4), ("2024-06-30", "full", 4)]
+    assert [(r["as_of"], r["mode"]) for r in history][:3] == [
+        ("2024-07-02", "incremental"), ("2024-07-01", "full"), ("2024-06-30", "full")]
     assert main(["tags", "runs", "--entity", "shop"]) == 2
     assert "choose one of" in capsys.readouterr().err
     assert main(["profile", "C1"]) == 0

@@ -119,17 +119,33 @@ def compute(ctx: typer.Context, as_of: AsOfOpt = None, entity: EntityOpt = None,
             force: Annotated[bool, typer.Option("--force", help="Recompute a date already computed.")] = False,
             full: Annotated[bool, typer.Option(
                 "--full", help="Scan every source in full: carry nothing forward from the previous day.")] = False,
+            since: Annotated[str | None, typer.Option(
+                "--from", help="Back-fill: every day from this date to --as-of, oldest first.")] = None,
+            month_ends: Annotated[bool, typer.Option(
+                "--month-ends", help="With --from: only the month ends in the range (and --as-of).")] = False,
             ) -> None:
     """Compute the profile tables as of a date (approved tags only; drafts are left out).
 
     Incremental where a tag allows: the recency tags (days since the last transaction / login) are carried
     forward from the previous computed day and only the days since are scanned — unless a load since then
-    reached back to that day or earlier, or --full is given."""
+    reached back to that day or earlier, or --full is given. With --from, every day of the range is
+    computed in order (each carrying from the one before); days already computed are skipped unless
+    --force, so an interrupted back-fill is resumed by running it again."""
     from kequn.tags.catalog import default_catalog
+    from kequn.tags.store import backfill_days
     from kequn.tags.store import compute as run
     from kequn.warehouse import open_default
 
     day = _date(as_of, required=True)
+    assert day is not None
+    from kequn.domain.days import optional_day
+
+    start = optional_day(since, "--from")
+    if month_ends and start is None:
+        from kequn.errors import ValidationError
+
+        raise ValidationError("--month-ends needs --from DATE (the start of the range)")
+    days = backfill_days(start, day, month_ends=month_ends) if start else [day]
     cat = default_catalog()
     st = _statuses(cat)
     specs = {i: s for i, s in cat.items() if st[i].status == "approved"}
@@ -137,15 +153,21 @@ def compute(ctx: typer.Context, as_of: AsOfOpt = None, entity: EntityOpt = None,
     con = console(ctx)
     if drafts:
         con.info(f"草稿标签未计算 drafts not computed: {', '.join(drafts)}")
+    ents = _entity(entity)
     wh = open_default()
+    results = []
     try:
-        results = run(wh, day, specs, force=force, full=full, entities=_entity(entity))  # type: ignore[arg-type]
+        for d in days:
+            if len(days) > 1:
+                con.info(f"{d} …")
+            results += run(wh, d, specs, force=force, full=full, entities=ents)  # type: ignore[arg-type]
     finally:
         wh.close()
     rows = [{"entity": r.entity, "as_of": r.as_of, "rows": r.rows, "tags": r.tags,
              "status": "skipped (already computed; --force to redo)" if r.skipped else "computed",
              "mode": "" if r.skipped else _mode(r), "seconds": r.seconds} for r in results]
-    con.table(rows, title=f"画像 Profiles as of {day}", json_obj={"as_of": day, "results": rows, "drafts": drafts})
+    title = f"画像 Profiles as of {day}" if len(days) == 1 else f"画像 Profiles {days[0]} … {day} ({len(days)} days)"
+    con.table(rows, title=title, json_obj={"as_of": day, "days": days, "results": rows, "drafts": drafts})
 
 
 @tags_app.command("runs")

@@ -191,6 +191,21 @@ def compute_entity(wh: Any, entity: str, as_of: dt.date, specs: Mapping[str, Tag
     return RunResult(entity, as_of, rows, len(ids), False, round(time.perf_counter() - start, 3), carried)
 
 
+def backfill_days(start: dt.date, end: dt.date, *, month_ends: bool = False) -> list[dt.date]:
+    """The days a back-fill computes, oldest first: every day from ``start`` to ``end``, or (``month_ends``)
+    the month ends in that range and ``end`` itself."""
+    from kequn.errors import ValidationError
+
+    if start > end:
+        raise ValidationError(f"--from {start} is after --as-of {end}: the range must run forwards")
+    if (end - start).days > 3660:
+        raise ValidationError(f"--from {start} … {end} spans more than ten years; back-fill a shorter range")
+    days = [start + dt.timedelta(days=k) for k in range((end - start).days + 1)]
+    if month_ends:
+        days = [d for d in days if (d + dt.timedelta(days=1)).day == 1 or d == end]
+    return days
+
+
 def run_history(wh: Any, entity: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
     """The tag runs, newest as-of day first: entity, as_of, computed_at (UTC), rows, tags, mode, the days
     recency groups were carried from, and the loader's watermark then (``load_seq``)."""
@@ -357,5 +372,5 @@ def read_snapshot(wh: Any, entity: str, as_of: dt.date | None = None) -> Any:
     return s.filter(s.as_of == ibis.date(as_of))
 
 
-__all__ = ["ENTITIES", "ENTITY_KEYS", "RunResult", "carry_plan", "compute", "compute_entity", "computed_dates",
+__all__ = ["ENTITIES", "ENTITY_KEYS", "RunResult", "backfill_days", "carry_plan", "compute", "compute_entity", "computed_dates",
            "read_snapshot", "run_history", "run_mode"]
