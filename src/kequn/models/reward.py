@@ -212,7 +212,7 @@ def fit_evaluate(df: Any, kind: str = DEFAULT_LEARNER, truth: Any = None, test_s
         "qini": M.qini_coefficient(y, t, u), "uplift_at_30pct": M.uplift_at_k(y, t, u, 0.3),
         "observed_uplift": float(y[t == 1].mean() - y[t == 0].mean()),
     }
-    q = M.bootstrap_ci(lambda a, b, c: M.qini_coefficient(a, b, c), y, t, u, n_boot=n_boot)
+    q = M.bootstrap_ci(M.qini_coefficient, y, t, u, n_boot=n_boot)
     metrics["qini_ci"] = [q[1], q[2]]
     if truth is not None or "true_uplift" in test.columns:
         from kequn.models.oracle import expected_qini, uplift_truth
@@ -284,7 +284,7 @@ def evaluate(wh: Any, mv: Any, art: dict[str, Any], as_of: dt.date | None = None
         raise NotFoundError(f"no randomised contacts with both arms for the rewards {', '.join(art['offers'])} "
                             f"on or after {since}")
     u = predict(art, df)
-    q = M.bootstrap_ci(lambda a, b, c: M.qini_coefficient(a, b, c), y, t, u, n_boot=n_boot)
+    q = M.bootstrap_ci(M.qini_coefficient, y, t, u, n_boot=n_boot)
     out: dict[str, Any] = {
         "model": mv.ref, "status": mv.status, "as_of": str(since), "target": NAME,
         "split": f"out-of-time: randomised contacts with snapshots {min(df['snapshot'])} … {max(df['snapshot'])} "
