@@ -233,13 +233,16 @@ TAG_COLUMNS = (("id", "col_tag_id"), ("name_zh", "col_tag_name"), ("entity", "co
 
 
 @router.get("/tags")
-def tags_page(request: Request, user: CurrentUser, sort: str = "id", desc: bool = False, page: Page = 1) -> HTMLResponse:
+def tags_page(request: Request, user: CurrentUser, st: State, sort: str = "id", desc: bool = False,
+              page: Page = 1) -> HTMLResponse:
     from kequn.services.governance import tag_catalogue, tag_governance
+    from kequn.tags.store import run_history
 
     rows = tag_catalogue()
     tbl = table(rows, TAG_COLUMNS, request, sortable=[c for c, _ in TAG_COLUMNS], sort=sort, desc=desc, page=page,
                 export="/tags/export.xlsx")
-    return render(request, "tags.html", {"gov": tag_governance(rows), "tbl": tbl})
+    runs = st.data.run(lambda wh: run_history(wh, None, 9))  # the latest three days of the three entities
+    return render(request, "tags.html", {"gov": tag_governance(rows), "tbl": tbl, "runs": runs})
 
 
 @router.get("/tags/export.xlsx")
