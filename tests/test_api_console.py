@@ -140,7 +140,7 @@ def test_tags_and_dq_pages(world):
     page = c["analyst"].get("/tags?sort=id&desc=true").text
     assert f'id="gov-total">{len(tag_catalogue())}<' in page
     runs_table = page.split('id="tag-runs"', 1)[1].split("</table>", 1)[0]  # the latest tag runs
-    assert "<td>customer</td><td>2026-11-29</td>" in runs_table and "<td>full</td>" in runs_table
+    assert "<td>customer</td><td>2026-11-29</td>" in runs_table and 'data-mode="full">全量</td>' in runs_table
     assert c["analyst"].get("/api/dq/runs").json() == []  # no DQ run yet in this ops store
     runs = c["analyst"].get("/api/tags/runs?entity=customer").json()
     assert [(r["entity"], r["as_of"], r["mode"]) for r in runs] == [("customer", "2026-11-29", "full")]

@@ -78,11 +78,11 @@ def _tags(row: dict[str, Any], unmask: bool, names: dict[str, str] | None = None
             continue
         value = row[tag_id]
         shown: Any = spec.label(value)
-        unit = spec.unit
+        unit = None if spec.unit == "ratio" else spec.unit  # a ratio's display carries its %
         if spec.pi_class == "C2" and not unmask and spec.value_type == "number":
             value = shown = mask_value(tag_id, value, pi="C2", kind="money")
         elif spec.unit == "ratio" and isinstance(value, (int, float)) and value == value:
-            shown, unit = _percent(value), None
+            shown = _percent(value)
         elif tag_id == "top_spend_categories":
             shown = mcc_list_label(value)
         elif value and names and tag_id in names:

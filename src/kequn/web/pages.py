@@ -242,7 +242,9 @@ def tags_page(request: Request, user: CurrentUser, st: State, sort: str = "id", 
     tbl = table(rows, TAG_COLUMNS, request, sortable=[c for c, _ in TAG_COLUMNS], sort=sort, desc=desc, page=page,
                 export="/tags/export.xlsx")
     runs = st.data.run(lambda wh: run_history(wh, None, 9))  # the latest three days of the three entities
-    return render(request, "tags.html", {"gov": tag_governance(rows), "tbl": tbl, "runs": runs})
+    from kequn.tags.catalog import CATEGORY_ZH
+
+    return render(request, "tags.html", {"gov": tag_governance(rows), "tbl": tbl, "runs": runs, "cat_zh": CATEGORY_ZH})
 
 
 @router.get("/tags/export.xlsx")
