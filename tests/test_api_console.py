@@ -81,6 +81,8 @@ def test_360_masked_by_default_and_foreign_customers_hidden(world):
     assert r.json()["customer"]["name"] == "欧阳**"
     page = c["rm"].get("/customers/C002").text
     assert "masked-notice" in page and not _no_raw(page)
+    status = r.json()["customer"]["status"]  # coded values read in the reader's language
+    assert f'data-field="status">{ {"active": "正常", "closed": "已关闭"}[status] }<' in page
     foreign = c["rm"].get("/api/customers/C003")
     assert foreign.status_code == 404 and foreign.json()["error"] == "not_found"
 
