@@ -178,7 +178,7 @@ def runs(ctx: typer.Context, entity: EntityOpt = None,
     from kequn.warehouse import open_default
 
     _entity(entity)
-    wh = open_default()
+    wh = open_default(read_only=True)
     try:
         rows = run_history(wh, entity, limit)
     finally:
