@@ -266,7 +266,6 @@ def _stats(t: ir.Table, specs: Mapping[str, TagSpec], prev: ir.Table | None,
     # of a million distinct balances would cost 30× the rest of the report)
     values = _bin_counts(t, [i for i in tags if i not in numeric], {}, None)
     tops = _numeric_tops(t, numeric)
-    values.update({tag: ({"top": (tops[tag], 0.0)} if tag in tops else {}) for tag in numeric})
     drift: dict[str, float] = {}
     if prev is not None:
         common = [i for i in tags if i in prev.columns]
@@ -282,12 +281,14 @@ def _stats(t: ir.Table, specs: Mapping[str, TagSpec], prev: ir.Table | None,
     for tag in tags:
         spec = specs[tag]
         rows, nonnull, distinct = counts[tag]
-        top = sorted(((k, n) for k, (n, _) in values[tag].items() if k != "null"), key=lambda kv: (-kv[1], kv[0]))
+        top = sorted(((k, n) for k, (n, _) in values.get(tag, {}).items() if k != "null"),
+                     key=lambda kv: (-kv[1], kv[0]))
+        top_n = tops.get(tag, 0.0) if tag in numeric else (top[0][1] if top else 0.0)
         coverage = nonnull / rows if rows else 0.0
         dist: dict[str, Any] = ({k: v for k, v in summary[tag].items() if k != "edges"} if tag in summary
                                 else {"top": [(str(spec.label(v)), round(n / rows, 4)) for v, n in top[:5]]})
         out.append(TagStats(tag, spec.name_zh, spec.value_type, round(coverage, 4), round(1 - coverage, 4), distinct,
-                            round(top[0][1] / rows, 4) if top and rows else 0.0, dist, drift.get(tag), ivs.get(tag)))
+                            round(top_n / rows, 4) if rows else 0.0, dist, drift.get(tag), ivs.get(tag)))
     return out
 
 

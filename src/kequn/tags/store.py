@@ -96,13 +96,18 @@ def _ensure_run_table(wh: Any) -> None:
         _add_missing_columns(wh, RUN_TABLE, ibis.schema(RUN_EXTRA))
 
 
+def _day(v: Any) -> dt.date:
+    """A date read back from the warehouse (some engines hand DATE columns back as datetimes)."""
+    return v.date() if isinstance(v, dt.datetime) else v  # type: ignore[no-any-return]
+
+
 def computed_dates(wh: Any, entity: str) -> list[dt.date]:
     """As-of dates already computed for ``entity`` (oldest first)."""
     if not wh.has_table(RUN_TABLE):
         return []
     r = wh.table(RUN_TABLE)
     df = r.filter(r.entity == entity).select("as_of").distinct().order_by("as_of").execute()
-    return [d.date() if isinstance(d, dt.datetime) else d for d in df["as_of"]]
+    return [_day(d) for d in df["as_of"]]
 
 
 def _sql_type(wh: Any, dtype: Any) -> str:
@@ -251,7 +256,7 @@ def _carry_days(wh: Any, group: str) -> set[dt.date]:
         return set()
     c = wh.table(CARRY_TABLE)
     days = c.filter(c.grp == group).select("as_of").distinct().to_pyarrow().column("as_of").to_pylist()
-    return {d.date() if isinstance(d, dt.datetime) else d for d in days}
+    return {_day(d) for d in days}
 
 
 def reaching_back(wh: Any, table: str, since: int | None, before: dt.date) -> int:
@@ -278,7 +283,7 @@ def carry_plan(wh: Any, entity: str, as_of: dt.date, groups: list[str], versions
     prev = None if full or not groups else _previous_run(wh, entity, as_of)
     if prev is None:
         return plan
-    p = prev["as_of"].date() if isinstance(prev["as_of"], dt.datetime) else prev["as_of"]
+    p = _day(prev["as_of"])
     then = json.loads(prev["tag_versions"] or "{}")
     for g in groups:
         spec = GROUPS[g].recency
@@ -299,15 +304,16 @@ def _write_carry(wh: Any, tables: Tables, group: str, as_of: dt.date, since: dt.
     it as the group's source table (``key``, ``ts``)."""
     spec = GROUPS[group].recency
     assert spec is not None
-    latest = recency_source(group, tables, as_of, since)
+    def typed(t: Any) -> Any:  # one schema for the union and the carry table
+        return t.select(key=t.key.cast("string"), ts=t.ts.cast("timestamp"))
+
+    latest = typed(recency_source(group, tables, as_of, since))
     if since is not None:
         c = wh.table(CARRY_TABLE)
         kept = c.filter(c.grp == group, c.as_of == ibis.date(since), c.ts >= AsOf(as_of).since_ts(spec.days))
-        both = kept.select(key=kept.key.cast("string"), ts=kept.ts.cast("timestamp")).union(
-            latest.select(key=latest.key.cast("string"), ts=latest.ts.cast("timestamp")))
+        both = typed(kept).union(latest)
         latest = both.group_by("key").aggregate(ts=both.ts.max())
-    rows = latest.select(grp=ibis.literal(group), as_of=ibis.date(as_of), key=latest.key.cast("string"),
-                         ts=latest.ts.cast("timestamp"))
+    rows = latest.select(grp=ibis.literal(group), as_of=ibis.date(as_of), key=latest.key, ts=latest.ts)
     day = f"DATE '{as_of.isoformat()}'"
     if not wh.has_table(CARRY_TABLE):
         wh.sql(f'CREATE TABLE "{CARRY_TABLE}" (grp VARCHAR, as_of DATE, "key" VARCHAR, ts TIMESTAMP)')
